@@ -1,0 +1,65 @@
+from rest_framework import serializers
+
+from .models import User
+from .phones import InvalidPhoneNumber, normalize_phone
+
+
+class PhoneNumberField(serializers.CharField):
+    """Accepts what people type (+1 (650) 253-0001) and yields E.164."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=32, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            return normalize_phone(value)
+        except InvalidPhoneNumber as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "phone_number", "first_name", "last_name", "email", "created_at"]
+        read_only_fields = fields
+
+
+class RegisterSerializer(serializers.Serializer):
+    phone_number = PhoneNumberField()
+    # Required only for a new phone; services.register_or_login decides.
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True, allow_null=True, default=None)
+
+
+class RegisterResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=True)
+    message = serializers.CharField()
+    token = serializers.CharField()
+    user = UserSerializer()
+    expires_at = serializers.DateTimeField()
+
+
+class ValidateTokenSerializer(serializers.Serializer):
+    token = serializers.CharField()  # an over-long token is answered as invalid, not as a 400
+
+
+class ValidateTokenResponseSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    user = UserSerializer(allow_null=True)
+    message = serializers.CharField()
+
+
+class MessageSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField()
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    database = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()

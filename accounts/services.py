@@ -1,0 +1,71 @@
+"""Operations that span several models: find or create the user, record and issue a token."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from rest_framework.exceptions import PermissionDenied, ValidationError
+
+from .models import AuditToken, User
+from .tokens import issue_token
+
+
+@dataclass(frozen=True)
+class ClientMeta:
+    ip_address: str | None
+    user_agent: str
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: User
+    token: str
+    expires_at: datetime
+    created: bool
+
+    @property
+    def message(self) -> str:
+        return "Registration successful" if self.created else "Login successful"
+
+
+def client_meta(request) -> ClientMeta:
+    return ClientMeta(
+        ip_address=request.META.get("REMOTE_ADDR") or None,
+        user_agent=request.headers.get("User-Agent", "")[:255],
+    )
+
+
+def register_or_login(
+    *, phone_number: str, meta: ClientMeta, first_name: str = "", last_name: str = "", email: str | None = None
+) -> LoginResult:
+    """Log in the phone's user, creating it first if it is new. An existing profile is never changed."""
+    with transaction.atomic():
+        user = User.objects.filter(phone_number=phone_number).first()
+        created = False
+        if user is None:
+            if not first_name:
+                raise ValidationError({"first_name": ["This field is required to register a new phone number."]})
+            # get_or_create recovers from the IntegrityError when a concurrent request created the user first.
+            user, created = User.objects.get_or_create(
+                phone_number=phone_number,
+                defaults={
+                    "first_name": first_name,
+                    "last_name": last_name,
+                    "email": email or None,
+                    "password": make_password(None),  # phone users sign in by phone, never by password
+                },
+            )
+        if not user.is_active:
+            raise PermissionDenied("User account is disabled")
+        issued = issue_token(user)
+        AuditToken.objects.create(
+            user=user,
+            jti=issued.jti,
+            token_version=user.token_version,
+            issued_at=issued.issued_at,
+            expires_at=issued.expires_at,
+            ip_address=meta.ip_address,
+            user_agent=meta.user_agent,
+        )
+    return LoginResult(user=user, token=issued.token, expires_at=issued.expires_at, created=created)

@@ -1,0 +1,100 @@
+"""Issue and check Kriya's JWTs. Plain functions over PyJWT; callers translate InvalidToken."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+from django.conf import settings
+from django.utils import timezone
+
+from .models import User
+
+MAX_TOKEN_LENGTH = 4096  # Kriya's tokens are about 400 characters
+REQUIRED_CLAIMS = ["user_id", "phone_number", "token_version", "exp", "iat", "iss", "jti"]
+# What validation needs and the response shows; nothing else is loaded on the hot path.
+USER_FIELDS = ("id", "phone_number", "first_name", "last_name", "email", "created_at", "token_version", "is_active")
+
+
+class InvalidToken(Exception):
+    """The token must not be accepted; reason is safe to show to the caller."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    jti: uuid.UUID
+    issued_at: datetime
+    expires_at: datetime
+
+
+def issue_token(user: User, *, now: datetime | None = None) -> IssuedToken:
+    issued_at = (now or timezone.now()).replace(microsecond=0)  # JWT times are whole seconds
+    expires_at = issued_at + timedelta(hours=settings.TOKEN_EXPIRY_HOURS)
+    jti = uuid.uuid4()
+    payload = {
+        "user_id": str(user.pk),
+        "phone_number": user.phone_number,
+        "token_version": user.token_version,
+        "exp": expires_at,
+        "iat": issued_at,
+        "iss": settings.JWT_ISSUER,
+        "jti": str(jti),
+    }
+    token = jwt.encode(payload, settings.JWT_SECRET_KEY, algorithm=settings.JWT_ALGORITHM)
+    return IssuedToken(token=token, jti=jti, issued_at=issued_at, expires_at=expires_at)
+
+
+def decode_token(token: str) -> dict:
+    """Verify signature, algorithm, issuer, expiry and claims; return the payload."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidToken("Token is malformed")
+    try:
+        return jwt.decode(
+            token,
+            settings.JWT_SECRET_KEY,
+            algorithms=[settings.JWT_ALGORITHM],  # pinned: no "none", no algorithm chosen by the token
+            issuer=settings.JWT_ISSUER,
+            options={"require": REQUIRED_CLAIMS},
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidToken("Token has expired") from None
+    except jwt.InvalidIssuerError:
+        raise InvalidToken("Token has an invalid issuer") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise InvalidToken(f"Token is missing the '{exc.claim}' claim") from None
+    except jwt.ImmatureSignatureError:
+        raise InvalidToken("Token is not yet valid") from None
+    except jwt.InvalidAlgorithmError:
+        raise InvalidToken("Token algorithm is not allowed") from None
+    except jwt.InvalidSignatureError:
+        raise InvalidToken("Token signature is invalid") from None
+    except jwt.DecodeError:
+        raise InvalidToken("Token is malformed") from None
+    except jwt.InvalidTokenError:
+        raise InvalidToken("Token is invalid") from None
+
+
+def user_for_token(token: str) -> User:
+    """Return the active user a token belongs to, with one query, or raise InvalidToken."""
+    payload = decode_token(token)
+    try:
+        user_id = uuid.UUID(str(payload["user_id"]))
+    except ValueError:
+        raise InvalidToken("Token has an invalid 'user_id' claim") from None
+    version = payload["token_version"]
+    if type(version) is not int:
+        raise InvalidToken("Token has an invalid 'token_version' claim")
+    try:
+        user = User.objects.only(*USER_FIELDS).get(pk=user_id)
+    except User.DoesNotExist:
+        raise InvalidToken("User not found") from None
+    if not user.is_active:
+        raise InvalidToken("User account is disabled")
+    if user.token_version != version:
+        raise InvalidToken("Token has been revoked")
+    return user

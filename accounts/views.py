@@ -1,0 +1,95 @@
+from django.db import connection
+from django.db.utils import DatabaseError
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import services
+from .authentication import TokenAuthentication
+from .permissions import HasPlaneAPIKey
+from .serializers import (
+    ErrorSerializer,
+    HealthSerializer,
+    MessageSerializer,
+    RegisterResponseSerializer,
+    RegisterSerializer,
+    UserSerializer,
+    ValidateTokenResponseSerializer,
+    ValidateTokenSerializer,
+)
+from .tokens import InvalidToken, user_for_token
+
+TOKEN_QUERY = OpenApiParameter("token", str, description="The user's JWT, instead of an Authorization: Bearer header")
+ERRORS = {code: OpenApiResponse(ErrorSerializer) for code in (401, 503)}
+
+
+class RegisterView(APIView):
+    authentication_classes = []  # a stale Authorization header must not block login
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=RegisterSerializer,
+        responses={200: RegisterResponseSerializer, 400: OpenApiResponse(description="Invalid input"), 403: ErrorSerializer},
+        summary="Register a new phone number or log an existing one in",
+    )
+    def post(self, request):
+        serializer = RegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.register_or_login(**serializer.validated_data, meta=services.client_meta(request))
+        body = {"success": True, "message": result.message, "token": result.token, "user": result.user, "expires_at": result.expires_at}
+        return Response(RegisterResponseSerializer(body).data)
+
+
+class ValidateTokenView(APIView):
+    """Plane's hot path: called on every Plane request, authenticated by X-API-Key."""
+
+    authentication_classes = []
+    permission_classes = [HasPlaneAPIKey]
+
+    @extend_schema(
+        request=ValidateTokenSerializer,
+        responses={200: ValidateTokenResponseSerializer, 400: OpenApiResponse(description="Invalid input"), 403: ErrorSerializer},
+        summary="Check a user's token (an invalid token is a 200 with valid=false)",
+    )
+    def post(self, request):
+        serializer = ValidateTokenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            user = user_for_token(serializer.validated_data["token"])
+        except InvalidToken as exc:
+            return Response({"valid": False, "user": None, "message": exc.reason})
+        return Response({"valid": True, "user": UserSerializer(user).data, "message": "Token is valid"})
+
+
+class UserView(APIView):
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(parameters=[TOKEN_QUERY], responses={200: UserSerializer, **ERRORS}, summary="The token's user")
+    def get(self, request):
+        return Response(UserSerializer(request.user).data)
+
+
+class LogoutView(APIView):
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(parameters=[TOKEN_QUERY], responses={200: MessageSerializer, **ERRORS}, summary="Revoke every token of the user")
+    def delete(self, request):
+        request.user.revoke_tokens()
+        return Response({"success": True, "message": "Logged out successfully"})
+
+
+class HealthView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, summary="Liveness with a database round trip")
+    def get(self, request):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError:
+            return Response({"status": "unhealthy", "database": "unavailable"}, status=503)
+        return Response({"status": "healthy", "database": "ok"})
