@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks  # noqa: F401  registers the system checks
+        from . import checks, schema  # noqa: F401  registers system checks and the OpenAPI auth scheme

@@ -51,6 +51,7 @@ class ValidateTokenView(APIView):
         request=ValidateTokenSerializer,
         responses={200: ValidateTokenResponseSerializer, 400: OpenApiResponse(description="Invalid input"), 403: ErrorSerializer},
         summary="Check a user's token (an invalid token is a 200 with valid=false)",
+        auth=[{"planeApiKey": []}],
     )
     def post(self, request):
         serializer = ValidateTokenSerializer(data=request.data)

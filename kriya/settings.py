@@ -128,6 +128,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {"planeApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+    },
+    "PREPROCESSING_HOOKS": ["accounts.schema.document_paths_without_trailing_slash"],
 }
 
 LOGGING = {
