@@ -25,6 +25,8 @@ def secret_errors() -> list[str]:
         problems.append("JWT_SECRET_KEY must be set when DEBUG=False.")
     elif len(jwt_key) < MIN_JWT_SECRET_LENGTH:
         problems.append(f"JWT_SECRET_KEY must be at least {MIN_JWT_SECRET_LENGTH} characters long.")
+    if any(len(key) < MIN_JWT_SECRET_LENGTH for key in settings.JWT_PREVIOUS_SECRET_KEYS if key):
+        problems.append(f"JWT_PREVIOUS_SECRET_KEYS: every key must be at least {MIN_JWT_SECRET_LENGTH} characters long.")
     keys = [key for key in settings.PLANE_API_KEYS if key]
     if not keys or settings.DEV_PLANE_API_KEY in keys:
         problems.append("PLANE_API_KEY must be set when DEBUG=False.")

@@ -1,5 +1,7 @@
 """Issue and check Kriya's JWTs. Plain functions over PyJWT; callers translate InvalidToken."""
 
+import functools
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +34,27 @@ class IssuedToken:
     expires_at: datetime
 
 
+def key_id(secret: str) -> str:
+    """A short public fingerprint of a signing key, sent as the token's `kid` header; never the key."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=8)
+def _keys_by_id(current: str, previous: tuple[str, ...]) -> dict[str, str]:
+    return {key_id(key): key for key in (*previous, current) if key}
+
+
+def verification_key(token: str) -> str:
+    """The key that must have signed token: the current one or a previous one still trusted (rotation)."""
+    kid = jwt.get_unverified_header(token).get("kid")
+    if kid is None:
+        return settings.JWT_SECRET_KEY
+    keys = _keys_by_id(settings.JWT_SECRET_KEY, tuple(settings.JWT_PREVIOUS_SECRET_KEYS))
+    if not isinstance(kid, str) or kid not in keys:
+        raise InvalidToken("Token was signed with an unknown key")
+    return keys[kid]
+
+
 def issue_token(user: User, *, now: datetime | None = None) -> IssuedToken:
     issued_at = (now or timezone.now()).replace(microsecond=0)  # JWT times are whole seconds
     expires_at = issued_at + timedelta(hours=settings.TOKEN_EXPIRY_HOURS)
@@ -45,7 +68,8 @@ def issue_token(user: User, *, now: datetime | None = None) -> IssuedToken:
         "iss": settings.JWT_ISSUER,
         "jti": str(jti),
     }
-    token = jwt.encode(payload, settings.JWT_SECRET_KEY, algorithm=settings.JWT_ALGORITHM)
+    secret = settings.JWT_SECRET_KEY
+    token = jwt.encode(payload, secret, algorithm=settings.JWT_ALGORITHM, headers={"kid": key_id(secret)})
     return IssuedToken(token=token, jti=jti, issued_at=issued_at, expires_at=expires_at)
 
 
@@ -56,7 +80,7 @@ def decode_token(token: str) -> dict:
     try:
         return jwt.decode(
             token,
-            settings.JWT_SECRET_KEY,
+            verification_key(token),
             algorithms=[settings.JWT_ALGORITHM],  # pinned: no "none", no algorithm chosen by the token
             issuer=settings.JWT_ISSUER,
             options={"require": REQUIRED_CLAIMS},

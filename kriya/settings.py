@@ -21,6 +21,8 @@ SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY if DEBUG else "")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 
 JWT_SECRET_KEY = env.str("JWT_SECRET_KEY", default=DEV_JWT_SECRET_KEY if DEBUG else "")
+# Keys that signed earlier tokens and still verify them: rotate without logging everyone out.
+JWT_PREVIOUS_SECRET_KEYS = env.list("JWT_PREVIOUS_SECRET_KEYS", default=[])
 JWT_ALGORITHM = env.str("JWT_ALGORITHM", default="HS256")
 JWT_ISSUER = "kriya-auth"
 TOKEN_EXPIRY_HOURS = env.int("TOKEN_EXPIRY_HOURS", default=24)
