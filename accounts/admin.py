@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from .events import log_event
 from .models import AuditToken, User
 
 
@@ -40,6 +41,7 @@ class UserAdmin(admin.ModelAdmin):
         count = 0
         for user in queryset:
             user.revoke_tokens()
+            log_event("admin_revoked", request=request, user=user, admin_id=str(request.user.pk))
             count += 1
         self.message_user(request, f"Revoked all tokens of {count} user(s).", messages.SUCCESS)
 

@@ -7,6 +7,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
+from .events import client_ip
 from .models import AuditToken, User
 from .tokens import issue_token
 
@@ -31,7 +32,7 @@ class LoginResult:
 
 def client_meta(request) -> ClientMeta:
     return ClientMeta(
-        ip_address=request.META.get("REMOTE_ADDR") or None,
+        ip_address=client_ip(request),
         user_agent=request.headers.get("User-Agent", "")[:255],
     )
 

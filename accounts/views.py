@@ -1,4 +1,6 @@
 from django.db import connection
+from django.http import JsonResponse
+from django.views import defaults
 from django.db.utils import DatabaseError
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -7,6 +9,7 @@ from rest_framework.views import APIView
 
 from . import services
 from .authentication import TokenAuthentication
+from .events import log_event
 from .permissions import HasPlaneAPIKey
 from .serializers import (
     ErrorSerializer,
@@ -37,6 +40,7 @@ class RegisterView(APIView):
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = services.register_or_login(**serializer.validated_data, meta=services.client_meta(request))
+        log_event("registered" if result.created else "logged_in", request=request, user=result.user)
         body = {"success": True, "message": result.message, "token": result.token, "user": result.user, "expires_at": result.expires_at}
         return Response(RegisterResponseSerializer(body).data)
 
@@ -59,6 +63,7 @@ class ValidateTokenView(APIView):
         try:
             user = user_for_token(serializer.validated_data["token"])
         except InvalidToken as exc:
+            log_event("validate_failed", request=request, reason=exc.reason)
             return Response({"valid": False, "user": None, "message": exc.reason})
         return Response({"valid": True, "user": UserSerializer(user).data, "message": "Token is valid"})
 
@@ -79,6 +84,7 @@ class LogoutView(APIView):
     @extend_schema(parameters=[TOKEN_QUERY], responses={200: MessageSerializer, **ERRORS}, summary="Revoke every token of the user")
     def delete(self, request):
         request.user.revoke_tokens()
+        log_event("logged_out", request=request, user=request.user)
         return Response({"success": True, "message": "Logged out successfully"})
 
 
@@ -94,3 +100,20 @@ class HealthView(APIView):
         except DatabaseError:
             return Response({"status": "unhealthy", "database": "unavailable"}, status=503)
         return Response({"status": "healthy", "database": "ok"})
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith(("/api/", "/health"))
+
+
+def not_found(request, exception=None):
+    """JSON for API clients; Django's page for people (the admin)."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if _is_api(request):
+        return JsonResponse({"detail": "Internal server error."}, status=500)
+    return defaults.server_error(request)

@@ -29,6 +29,17 @@ TOKEN_EXPIRY_HOURS = env.int("TOKEN_EXPIRY_HOURS", default=24)
 # Several comma-separated keys are valid at once, so Plane's key can be rotated without downtime.
 PLANE_API_KEYS = env.list("PLANE_API_KEY", default=[DEV_PLANE_API_KEY] if DEBUG else [])
 
+# Behind a TLS-terminating proxy (see README, "Behind a proxy"); all off by default.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^health/?$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+ADMIN_URL = env.str("ADMIN_URL", default="admin/")
+
 CORS_ALLOWED_ORIGINS = env.list("ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "x-api-key", "x-request-id")
 
@@ -50,6 +61,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "accounts.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -119,6 +131,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "accounts.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Proxies in front of Kriya whose X-Forwarded-For is trusted for the client IP (0: use the socket's).
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -139,7 +153,18 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact": {"()": "accounts.logging.RedactSecretsFilter"}},
+    "formatters": {"line": {"format": "[%(asctime)s] %(levelname)s %(name)s: %(message)s"}, "bare": {"format": "%(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["redact"]},
+        "events": {"class": "logging.StreamHandler", "formatter": "bare", "filters": ["redact"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # Auth events: one JSON line each (accounts/events.py).
+        "kriya.auth": {"handlers": ["events"], "level": "INFO", "propagate": False},
+        # runserver's request lines carry query strings; the filter above redacts ?token=.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 PORT = env.int("PORT", default=8001)  # used by `manage.py serve` (make run)

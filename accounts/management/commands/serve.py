@@ -9,10 +9,7 @@ from django.core.management.base import BaseCommand
 class Command(BaseCommand):
     help = "Serve Kriya under gunicorn on 127.0.0.1:$PORT and print what Plane needs (make run)."
 
-    def add_arguments(self, parser):
-        parser.add_argument("--workers", type=int, default=2)
-
-    def handle(self, *args, workers, **options):
+    def handle(self, *args, **options):
         base = f"http://127.0.0.1:{settings.PORT}"
         keys = ", ".join(settings.PLANE_API_KEYS) or "(none: set PLANE_API_KEY)"
         self.stdout.write(
@@ -23,5 +20,5 @@ class Command(BaseCommand):
         )
         self.stdout.flush()
         gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
-        os.execv(gunicorn, [gunicorn, "kriya.wsgi", "--bind", f"127.0.0.1:{settings.PORT}", "--workers", str(workers),
-                            "--access-logfile", "-"])
+        config = str(settings.BASE_DIR / "gunicorn.conf.py")
+        os.execv(gunicorn, [gunicorn, "--config", config, "--bind", f"127.0.0.1:{settings.PORT}", "kriya.wsgi"])
