@@ -1,0 +1,20 @@
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from accounts.models import AuditToken
+
+
+class Command(BaseCommand):
+    help = "Delete the records of tokens issued more than DAYS days ago (retention)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+
+    def handle(self, *args, older_than, **options):
+        if older_than < 0:
+            raise CommandError("--older-than must be 0 or more days.")
+        cutoff = timezone.now() - timedelta(days=older_than)
+        deleted, _ = AuditToken.objects.filter(issued_at__lt=cutoff).delete()
+        self.stdout.write(f"Removed {deleted} audit token record(s) issued before {cutoff:%Y-%m-%d %H:%M} UTC.")
