@@ -1,10 +1,32 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import User
 from .phones import InvalidPhoneNumber, normalize_phone
 
 
-class PhoneNumberField(serializers.CharField):
+class StrictCharField(serializers.CharField):
+    """A string, and only a string: DRF would turn 123 or true into "123" or "True"."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictEmailField(serializers.EmailField):
+    default_error_messages = {"invalid_type": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_type")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "string", "maxLength": 32, "pattern": r"^\+[0-9 ().\-]+$", "example": "+16502530001"})
+class PhoneNumberField(StrictCharField):
     """Accepts what people type (+1 (650) 253-0001) and yields E.164."""
 
     def __init__(self, **kwargs):
@@ -28,9 +50,9 @@ class UserSerializer(serializers.ModelSerializer):
 class RegisterSerializer(serializers.Serializer):
     phone_number = PhoneNumberField()
     # Required only for a new phone; services.register_or_login decides.
-    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    email = serializers.EmailField(max_length=254, required=False, allow_blank=True, allow_null=True, default=None)
+    first_name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
+    last_name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
+    email = StrictEmailField(max_length=254, required=False, allow_blank=True, allow_null=True, default=None)
 
 
 class RegisterResponseSerializer(serializers.Serializer):
@@ -42,7 +64,7 @@ class RegisterResponseSerializer(serializers.Serializer):
 
 
 class ValidateTokenSerializer(serializers.Serializer):
-    token = serializers.CharField()  # an over-long token is answered as invalid, not as a 400
+    token = StrictCharField()  # an over-long token is answered as invalid, not as a 400
 
 
 class ValidateTokenResponseSerializer(serializers.Serializer):
@@ -59,7 +81,3 @@ class MessageSerializer(serializers.Serializer):
 class HealthSerializer(serializers.Serializer):
     status = serializers.CharField()
     database = serializers.CharField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()

@@ -2,7 +2,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views import defaults
 from django.db.utils import DatabaseError
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,8 +11,8 @@ from . import services
 from .authentication import TokenAuthentication
 from .events import log_event
 from .permissions import HasPlaneAPIKey
+from .schema import error_responses
 from .serializers import (
-    ErrorSerializer,
     HealthSerializer,
     MessageSerializer,
     RegisterResponseSerializer,
@@ -24,7 +24,6 @@ from .serializers import (
 from .tokens import InvalidToken, user_for_token
 
 TOKEN_QUERY = OpenApiParameter("token", str, description="The user's JWT, instead of an Authorization: Bearer header")
-ERRORS = {code: OpenApiResponse(ErrorSerializer) for code in (401, 503)}
 
 
 class RegisterView(APIView):
@@ -33,7 +32,7 @@ class RegisterView(APIView):
 
     @extend_schema(
         request=RegisterSerializer,
-        responses={200: RegisterResponseSerializer, 400: OpenApiResponse(description="Invalid input"), 403: ErrorSerializer},
+        responses={200: RegisterResponseSerializer, **error_responses(403)},
         summary="Register a new phone number or log an existing one in",
     )
     def post(self, request):
@@ -53,7 +52,7 @@ class ValidateTokenView(APIView):
 
     @extend_schema(
         request=ValidateTokenSerializer,
-        responses={200: ValidateTokenResponseSerializer, 400: OpenApiResponse(description="Invalid input"), 403: ErrorSerializer},
+        responses={200: ValidateTokenResponseSerializer, **error_responses(403)},
         summary="Check a user's token (an invalid token is a 200 with valid=false)",
         auth=[{"planeApiKey": []}],
     )
@@ -72,7 +71,7 @@ class UserView(APIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(parameters=[TOKEN_QUERY], responses={200: UserSerializer, **ERRORS}, summary="The token's user")
+    @extend_schema(parameters=[TOKEN_QUERY], responses={200: UserSerializer, **error_responses(401)}, summary="The token's user")
     def get(self, request):
         return Response(UserSerializer(request.user).data)
 
@@ -81,7 +80,7 @@ class LogoutView(APIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(parameters=[TOKEN_QUERY], responses={200: MessageSerializer, **ERRORS}, summary="Revoke every token of the user")
+    @extend_schema(parameters=[TOKEN_QUERY], responses={200: MessageSerializer, **error_responses(401)}, summary="Revoke every token of the user")
     def delete(self, request):
         request.user.revoke_tokens()
         log_event("logged_out", request=request, user=request.user)
