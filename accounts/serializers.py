@@ -40,11 +40,30 @@ class PhoneNumberField(StrictCharField):
             raise serializers.ValidationError(str(exc)) from None
 
 
-class UserSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = User
-        fields = ["id", "phone_number", "first_name", "last_name", "email", "created_at"]
-        read_only_fields = fields
+TIMESTAMP = serializers.DateTimeField()  # ISO 8601 UTC ending in Z, as DRF writes every timestamp
+
+
+class UserSerializer(serializers.Serializer):
+    """The user object of every response. The fields document it; to_representation builds it."""
+
+    id = serializers.UUIDField(read_only=True)
+    phone_number = serializers.CharField(read_only=True)
+    first_name = serializers.CharField(read_only=True)
+    last_name = serializers.CharField(read_only=True)
+    email = serializers.EmailField(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+    def to_representation(self, user: User) -> dict:
+        # validate-token answers with this on every Plane request: build the dict directly rather than
+        # through DRF's per-field machinery (half the view's time with a ModelSerializer).
+        return {
+            "id": str(user.id),
+            "phone_number": user.phone_number,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "email": user.email,
+            "created_at": TIMESTAMP.to_representation(user.created_at),
+        }
 
 
 class RegisterSerializer(serializers.Serializer):
