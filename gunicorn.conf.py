@@ -1,6 +1,11 @@
 """gunicorn settings for Kriya: gunicorn -c gunicorn.conf.py kriya.wsgi"""
 
 import os
+from pathlib import Path
+
+import environ
+
+environ.Env.read_env(Path(__file__).resolve().parent / ".env")  # as kriya/settings.py: the environment wins
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8001')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
