@@ -20,6 +20,7 @@ run: $(STAMP) .env
 	$(PY) manage.py serve
 
 test: $(STAMP) .env
+	$(PY) manage.py collectstatic --noinput --verbosity 0  # /docs and the admin need the manifest
 	$(PY) -m pytest
 
 bench: $(STAMP) .env

@@ -1,8 +1,10 @@
+from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
 from .events import log_event
 from .models import AuditToken, User
+from .phones import InvalidPhoneNumber, normalize_phone
 
 
 class AuditTokenInline(admin.TabularInline):
@@ -25,8 +27,22 @@ class AuditTokenInline(admin.TabularInline):
         return super().get_queryset(request).select_related("user")
 
 
+class UserForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+    def clean_phone_number(self):
+        # Stored as E.164 like every API-made user, or register could never find this one.
+        try:
+            return normalize_phone(self.cleaned_data["phone_number"])
+        except InvalidPhoneNumber as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
+    form = UserForm
     list_display = ["phone_number", "first_name", "last_name", "email", "is_active", "is_staff", "created_at"]
     list_filter = ["is_active", "is_staff", "created_at"]
     search_fields = ["phone_number", "first_name", "last_name", "email"]

@@ -1,16 +1,22 @@
 """System checks that stop a production start on a missing or weak secret, naming the variable."""
 
+import re
+
+import phonenumbers
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
+from . import sms, throttling
+
 ALLOWED_JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
+MIN_SECRET_KEY_LENGTH = 50  # Django's own check --deploy threshold
 MIN_JWT_SECRET_LENGTH = 32
 MIN_API_KEY_LENGTH = 16
 
 
-def secret_errors() -> list[str]:
-    """Messages for every unsafe secret; empty when DEBUG (the dev-only defaults are allowed there)."""
+def secret_errors() -> list[tuple[str, str]]:
+    """(id, message) for every unsafe secret; none when DEBUG (the dev-only defaults are allowed there)."""
     if settings.DEBUG:
         return []
     problems = []
@@ -19,29 +25,98 @@ def secret_errors() -> list[str]:
     except ImproperlyConfigured:  # Django refuses to read an empty SECRET_KEY
         secret_key = ""
     if not secret_key or secret_key == settings.DEV_SECRET_KEY:
-        problems.append("SECRET_KEY must be set to a unique random value when DEBUG=False.")
+        problems.append(("kriya.E001", "SECRET_KEY must be set to a unique random value when DEBUG=False."))
+    elif len(secret_key) < MIN_SECRET_KEY_LENGTH:
+        problems.append(("kriya.E002", f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters long."))
     jwt_key = settings.JWT_SECRET_KEY
     if not jwt_key or jwt_key == settings.DEV_JWT_SECRET_KEY:
-        problems.append("JWT_SECRET_KEY must be set when DEBUG=False.")
+        problems.append(("kriya.E003", "JWT_SECRET_KEY must be set when DEBUG=False."))
     elif len(jwt_key) < MIN_JWT_SECRET_LENGTH:
-        problems.append(f"JWT_SECRET_KEY must be at least {MIN_JWT_SECRET_LENGTH} characters long.")
+        problems.append(("kriya.E004", f"JWT_SECRET_KEY must be at least {MIN_JWT_SECRET_LENGTH} characters long."))
     if any(len(key) < MIN_JWT_SECRET_LENGTH for key in settings.JWT_PREVIOUS_SECRET_KEYS if key):
-        problems.append(f"JWT_PREVIOUS_SECRET_KEYS: every key must be at least {MIN_JWT_SECRET_LENGTH} characters long.")
-    keys = [key for key in settings.PLANE_API_KEYS if key]
+        problems.append(("kriya.E005", f"JWT_PREVIOUS_SECRET_KEYS: every key must be at least {MIN_JWT_SECRET_LENGTH} characters long."))
+    keys = settings.PLANE_API_KEYS
     if not keys or settings.DEV_PLANE_API_KEY in keys:
-        problems.append("PLANE_API_KEY must be set when DEBUG=False.")
+        problems.append(("kriya.E006", "PLANE_API_KEY must be set when DEBUG=False."))
     elif any(len(key) < MIN_API_KEY_LENGTH for key in keys):
-        problems.append(f"PLANE_API_KEY: every key must be at least {MIN_API_KEY_LENGTH} characters long.")
+        problems.append(("kriya.E007", f"PLANE_API_KEY: every key must be at least {MIN_API_KEY_LENGTH} characters long."))
     return problems
 
 
-@register()
-def check_secrets(app_configs, **kwargs):
-    return [Error(message, id=f"kriya.E00{n}") for n, message in enumerate(secret_errors(), start=1)]
-
-
-@register()
-def check_jwt_algorithm(app_configs, **kwargs):
+def algorithm_errors() -> list[tuple[str, str]]:
     if settings.JWT_ALGORITHM not in ALLOWED_JWT_ALGORITHMS:
-        return [Error(f"JWT_ALGORITHM must be one of {', '.join(ALLOWED_JWT_ALGORITHMS)}.", id="kriya.E010")]
+        return [("kriya.E010", f"JWT_ALGORITHM must be one of {', '.join(ALLOWED_JWT_ALGORITHMS)}.")]
+    return []
+
+
+def startup_errors() -> list[tuple[str, str]]:
+    """Everything that must stop Kriya from serving; gunicorn checks it too (kriya/wsgi.py)."""
+    return secret_errors() + algorithm_errors() + phone_verification_errors()
+
+
+@register()
+def check_startup(app_configs, **kwargs):
+    return [Error(message, id=check_id) for check_id, message in startup_errors()]
+
+
+DEVELOPMENT_SMS_BACKENDS = ("console", "locmem", "accounts.sms.ConsoleBackend", "accounts.sms.LocmemBackend")
+THROTTLE_SCOPES = ("register_ip", "register_phone", "otp_ip", "otp_phone", "user")
+_RATE = re.compile(r"^[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def phone_verification_errors() -> list[tuple[str, str]]:
+    """(id, message) for every OTP, SMS or throttle setting that cannot work, whatever DEBUG is."""
+    problems = []
+    if settings.PHONE_VERIFICATION not in ("off", "sms"):
+        problems.append(("kriya.E020", f"PHONE_VERIFICATION must be off or sms, not {settings.PHONE_VERIFICATION!r}."))
+    try:
+        backend = sms.backend_class()
+        if not isinstance(backend, type):
+            raise ImportError(backend)
+    except ImportError:
+        problems.append(("kriya.E021", f"SMS_BACKEND {settings.SMS_BACKEND!r} is neither an alias "
+                                       f"({', '.join(sms.ALIASES)}) nor an importable class."))
+    else:
+        if issubclass(backend, sms.TwilioBackend):
+            missing = [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not getattr(settings, name)]
+            if not (settings.TWILIO_FROM_NUMBER or settings.TWILIO_MESSAGING_SERVICE_SID):
+                missing.append("TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
+            if missing:
+                problems.append(("kriya.E022", f"SMS_BACKEND=twilio needs {', '.join(missing)}."))
+        if issubclass(backend, sms.WebhookBackend) and not settings.SMS_WEBHOOK_URL.startswith(("https://", "http://")):
+            problems.append(("kriya.E023", "SMS_BACKEND=webhook needs SMS_WEBHOOK_URL, an http(s) URL."))
+    for scope, rate in settings.THROTTLE_RATES.items():
+        if scope not in THROTTLE_SCOPES:
+            problems.append(("kriya.E024", f"THROTTLE_RATES: unknown scope {scope!r} (known: {', '.join(THROTTLE_SCOPES)})."))
+        elif rate.strip().lower() not in throttling.DISABLED and not _RATE.match(rate.strip()):
+            problems.append(("kriya.E024", f"THROTTLE_RATES: {scope}={rate!r} is not a rate like 10/min or none."))
+    unknown = [region for region in settings.OTP_ALLOWED_REGIONS if region not in phonenumbers.SUPPORTED_REGIONS]
+    if unknown:
+        problems.append(("kriya.E025", f"OTP_ALLOWED_REGIONS: unknown region code(s) {', '.join(unknown)} (e.g. IN, US)."))
+    if settings.OTP_SECRET and len(settings.OTP_SECRET) < MIN_JWT_SECRET_LENGTH:
+        problems.append(("kriya.E027", f"OTP_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters long (or empty)."))
+    for name, minimum in (("OTP_TTL_SECONDS", 1), ("OTP_MAX_ATTEMPTS", 1), ("OTP_MAX_PER_HOUR", 1),
+                          ("OTP_RESEND_SECONDS", 0), ("SMS_TIMEOUT_SECONDS", 0.1)):
+        if getattr(settings, name) < minimum:
+            problems.append(("kriya.E026", f"{name} must be at least {minimum}."))
+    return problems
+
+
+@register(deploy=True)
+def check_phone_verification_deploy(app_configs, **kwargs):
+    """`manage.py check --deploy`: in production Kriya should prove that the caller holds the phone."""
+    if settings.DEBUG:
+        return []
+    if settings.PHONE_VERIFICATION == "off":
+        return [Warning(
+            "PHONE_VERIFICATION=off: anyone who knows a phone number can log in as its owner.",
+            hint="Set PHONE_VERIFICATION=sms and an SMS_BACKEND once the frontend sends codes.",
+            id="kriya.W001",
+        )]
+    if settings.SMS_BACKEND in DEVELOPMENT_SMS_BACKENDS:
+        return [Warning(
+            f"SMS_BACKEND={settings.SMS_BACKEND} texts nobody: users never receive their codes.",
+            hint="Set SMS_BACKEND=twilio or webhook (or a class path) with its credentials.",
+            id="kriya.W002",
+        )]
     return []

@@ -17,17 +17,18 @@ DEV_SECRET_KEY = "django-insecure-kriya-development-only-secret-key-do-not-deplo
 DEV_JWT_SECRET_KEY = "kriya-development-only-jwt-secret-do-not-deploy"
 DEV_PLANE_API_KEY = "kriya-development-only-api-key"
 
-SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY if DEBUG else "")
+# An empty value counts as unset, so a copied .env.example falls back the same way.
+SECRET_KEY = env.str("SECRET_KEY", default="") or (DEV_SECRET_KEY if DEBUG else "")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 
-JWT_SECRET_KEY = env.str("JWT_SECRET_KEY", default=DEV_JWT_SECRET_KEY if DEBUG else "")
+JWT_SECRET_KEY = env.str("JWT_SECRET_KEY", default="") or (DEV_JWT_SECRET_KEY if DEBUG else "")
 # Keys that signed earlier tokens and still verify them: rotate without logging everyone out.
 JWT_PREVIOUS_SECRET_KEYS = env.list("JWT_PREVIOUS_SECRET_KEYS", default=[])
 JWT_ALGORITHM = env.str("JWT_ALGORITHM", default="HS256")
 JWT_ISSUER = "kriya-auth"
 TOKEN_EXPIRY_HOURS = env.int("TOKEN_EXPIRY_HOURS", default=24)
 # Several comma-separated keys are valid at once, so Plane's key can be rotated without downtime.
-PLANE_API_KEYS = env.list("PLANE_API_KEY", default=[DEV_PLANE_API_KEY] if DEBUG else [])
+PLANE_API_KEYS = [key for key in env.list("PLANE_API_KEY", default=[]) if key] or ([DEV_PLANE_API_KEY] if DEBUG else [])
 
 # Behind a TLS-terminating proxy (see README, "Behind a proxy"); all off by default.
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
@@ -168,3 +169,40 @@ LOGGING = {
     },
 }
 PORT = env.int("PORT", default=8001)  # used by `manage.py serve` (make run)
+
+# Phone verification: "off" registers anyone who knows a phone number (the earlier behaviour);
+# "sms" makes register require the one-time code texted by POST /api/auth/otp/request.
+PHONE_VERIFICATION = env.str("PHONE_VERIFICATION", default="off").strip().lower()
+OTP_SECRET = env.str("OTP_SECRET", default="")  # key of the codes' HMAC; empty: derived from SECRET_KEY
+OTP_TTL_SECONDS = env.int("OTP_TTL_SECONDS", default=300)
+OTP_MAX_ATTEMPTS = env.int("OTP_MAX_ATTEMPTS", default=5)
+OTP_RESEND_SECONDS = env.int("OTP_RESEND_SECONDS", default=60)
+OTP_MAX_PER_HOUR = env.int("OTP_MAX_PER_HOUR", default=5)
+# Countries (phonenumbers region codes, e.g. IN,US) that codes may be sent to; empty: any.
+OTP_ALLOWED_REGIONS = [region.strip().upper() for region in env.list("OTP_ALLOWED_REGIONS", default=[]) if region.strip()]
+
+# Like EMAIL_BACKEND: console, locmem, twilio, webhook, or the dotted path of a class with send_messages().
+SMS_BACKEND = env.str("SMS_BACKEND", default="console")
+SMS_TIMEOUT_SECONDS = env.float("SMS_TIMEOUT_SECONDS", default=10.0)
+TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="https://api.twilio.com")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")  # instead of a From number
+SMS_WEBHOOK_URL = env.str("SMS_WEBHOOK_URL", default="")
+SMS_WEBHOOK_SECRET = env.str("SMS_WEBHOOK_SECRET", default="")
+
+# Throttle state must be shared by every gunicorn worker and host: the database by default (its table is
+# created by `manage.py migrate`), or redis://host:6379/0. max_entries: culling would forget throttles.
+CACHES = {"default": env.cache("CACHE_URL", default="dbcache://kriya_cache?max_entries=100000")}
+
+# Requests per IP / per phone / per user; "none" turns one off. THROTTLE_RATES="otp_ip=5/min,user=60/min"
+# overrides only the scopes it names. Read at request time by accounts/throttling.py.
+THROTTLE_RATES = {
+    "register_ip": "30/min",
+    "register_phone": "10/min",
+    "otp_ip": "10/min",
+    "otp_phone": "10/hour",
+    "user": "120/min",
+    **env.dict("THROTTLE_RATES", default={}),
+}
