@@ -76,3 +76,20 @@ class AuditToken(models.Model):
         """Still accepted: unexpired, the user active and not revoked since it was issued."""
         now = now or timezone.now()
         return self.expires_at > now and self.user.is_active and self.token_version == self.user.token_version
+
+
+class PhoneVerification(models.Model):
+    """A phone's current one-time code, kept only as a keyed hash, and when codes were last sent to it."""
+
+    phone_number = models.CharField(max_length=20, unique=True, help_text="E.164")
+    code_hash = models.CharField(max_length=64, blank=True, default="")  # empty: no usable code
+    sent_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)  # wrong guesses at the current code
+    recent_sends = models.JSONField(default=list, blank=True)  # epoch seconds of the codes sent in the last hour
+
+    class Meta:
+        db_table = "otp_codes"
+
+    def __str__(self) -> str:
+        return self.phone_number

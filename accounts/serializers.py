@@ -1,7 +1,11 @@
+import re
+
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import User
+from .otp import region_allowed
 from .phones import InvalidPhoneNumber, normalize_phone
 
 
@@ -34,6 +38,8 @@ class PhoneNumberField(StrictCharField):
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
+        if len(value) > self.max_length:  # DRF checks max_length on the normalized value, too late
+            self.fail("max_length", max_length=self.max_length)
         try:
             return normalize_phone(value)
         except InvalidPhoneNumber as exc:
@@ -72,6 +78,37 @@ class RegisterSerializer(serializers.Serializer):
     first_name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
     last_name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
     email = StrictEmailField(max_length=254, required=False, allow_blank=True, allow_null=True, default=None)
+    code = StrictCharField(required=False, allow_blank=True, help_text="The 6-digit code from POST /api/auth/otp/request; "
+                           "required when PHONE_VERIFICATION=sms, ignored when it is off")
+
+    def validate_code(self, value):
+        if settings.PHONE_VERIFICATION == "sms" and not re.fullmatch(r"[0-9]{6}", value):
+            raise serializers.ValidationError("Enter the 6-digit code.")
+        return value
+
+    def validate(self, attrs):
+        if settings.PHONE_VERIFICATION != "sms":
+            attrs.pop("code", None)  # the earlier behaviour: no code needed, none checked
+        elif "code" not in attrs:
+            raise serializers.ValidationError({"code": ["This field is required."]})
+        return attrs
+
+
+class OtpRequestSerializer(serializers.Serializer):
+    phone_number = PhoneNumberField()
+
+    def validate_phone_number(self, value):
+        if not region_allowed(value):  # SMS pumping: no codes to countries Kriya does not serve
+            allowed = ", ".join(settings.OTP_ALLOWED_REGIONS)
+            raise serializers.ValidationError(f"Verification codes are sent only to phone numbers in: {allowed}.")
+        return value
+
+
+class OtpRequestResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds the code stays valid")
+    resend_after = serializers.IntegerField(help_text="Seconds before another code may be requested")
 
 
 class RegisterResponseSerializer(serializers.Serializer):

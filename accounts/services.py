@@ -1,5 +1,6 @@
 """Operations that span several models: find or create the user, record and issue a token."""
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -7,9 +8,12 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
+from . import otp, sms
 from .events import client_ip
 from .models import AuditToken, User
 from .tokens import issue_token
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,10 +42,18 @@ def client_meta(request) -> ClientMeta:
 
 
 def register_or_login(
-    *, phone_number: str, meta: ClientMeta, first_name: str = "", last_name: str = "", email: str | None = None
+    *, phone_number: str, meta: ClientMeta, first_name: str = "", last_name: str = "", email: str | None = None,
+    code: str | None = None,
 ) -> LoginResult:
-    """Log in the phone's user, creating it first if it is new. An existing profile is never changed."""
+    """Log in the phone's user, creating it first if it is new. An existing profile is never changed.
+
+    With a code (PHONE_VERIFICATION=sms) the phone's live code must match; otp.InvalidCode otherwise.
+    """
+    if code is not None:
+        otp.check_code(phone_number=phone_number, code=code)  # outside the transaction: a wrong guess stays counted
     with transaction.atomic():
+        if code is not None:
+            otp.consume_code(phone_number=phone_number, code=code)  # rolled back if the login fails below
         user = User.objects.filter(phone_number=phone_number).first()
         created = False
         if user is None:
@@ -70,3 +82,17 @@ def register_or_login(
             user_agent=meta.user_agent,
         )
     return LoginResult(user=user, token=issued.token, expires_at=issued.expires_at, created=created)
+
+
+def request_code(*, phone_number: str) -> otp.IssuedCode:
+    """Text the phone a new code (replacing the old one); a code that could not be sent is killed."""
+    issued = otp.create_code(phone_number=phone_number)
+    minutes = max(1, issued.expires_in // 60)
+    body = f"{issued.code} is your Kriya verification code. It expires in {minutes} min. Never share it."
+    try:
+        sms.send_sms(to=phone_number, body=body)
+    except sms.SmsError as exc:
+        otp.cancel_code(issued)
+        logger.error("Verification code not sent: %s", exc)
+        raise
+    return issued

@@ -8,4 +8,5 @@ urlpatterns = [
     re_path(r"^validate-token/?$", views.ValidateTokenView.as_view(), name="validate-token"),
     re_path(r"^user/?$", views.UserView.as_view(), name="user"),
     re_path(r"^logout/?$", views.LogoutView.as_view(), name="logout"),
+    re_path(r"^otp/request/?$", views.OtpRequestView.as_view(), name="otp-request"),
 ]

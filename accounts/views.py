@@ -3,11 +3,12 @@ from django.http import JsonResponse
 from django.views import defaults
 from django.db.utils import DatabaseError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import APIException, Throttled, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import services
+from . import otp, services, sms
 from .authentication import TokenAuthentication
 from .events import log_event
 from .permissions import HasPlaneAPIKey
@@ -15,12 +16,15 @@ from .schema import error_responses
 from .serializers import (
     HealthSerializer,
     MessageSerializer,
+    OtpRequestResponseSerializer,
+    OtpRequestSerializer,
     RegisterResponseSerializer,
     RegisterSerializer,
     UserSerializer,
     ValidateTokenResponseSerializer,
     ValidateTokenSerializer,
 )
+from .throttling import OtpIPThrottle, OtpPhoneThrottle, RegisterIPThrottle, RegisterPhoneThrottle, UserThrottle
 from .tokens import InvalidToken, user_for_token
 
 TOKEN_QUERY = OpenApiParameter("token", str, description="The user's JWT, instead of an Authorization: Bearer header")
@@ -29,6 +33,7 @@ TOKEN_QUERY = OpenApiParameter("token", str, description="The user's JWT, instea
 class RegisterView(APIView):
     authentication_classes = []  # a stale Authorization header must not block login
     permission_classes = [AllowAny]
+    throttle_classes = [RegisterIPThrottle, RegisterPhoneThrottle]
 
     @extend_schema(
         request=RegisterSerializer,
@@ -38,7 +43,11 @@ class RegisterView(APIView):
     def post(self, request):
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = services.register_or_login(**serializer.validated_data, meta=services.client_meta(request))
+        try:
+            result = services.register_or_login(**serializer.validated_data, meta=services.client_meta(request))
+        except otp.InvalidCode:
+            log_event("otp_failed", request=request, phone=serializer.validated_data["phone_number"], reason="invalid code")
+            raise ValidationError({"detail": "Invalid or expired code"}) from None
         log_event("registered" if result.created else "logged_in", request=request, user=result.user)
         body = {"success": True, "message": result.message, "token": result.token, "user": result.user, "expires_at": result.expires_at}
         return Response(RegisterResponseSerializer(body).data)
@@ -70,6 +79,7 @@ class ValidateTokenView(APIView):
 class UserView(APIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
+    throttle_classes = [UserThrottle]
 
     @extend_schema(parameters=[TOKEN_QUERY], responses={200: UserSerializer, **error_responses(401)}, summary="The token's user")
     def get(self, request):
@@ -79,12 +89,44 @@ class UserView(APIView):
 class LogoutView(APIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
+    throttle_classes = [UserThrottle]
 
     @extend_schema(parameters=[TOKEN_QUERY], responses={200: MessageSerializer, **error_responses(401)}, summary="Revoke every token of the user")
     def delete(self, request):
         request.user.revoke_tokens()
         log_event("logged_out", request=request, user=request.user)
         return Response({"success": True, "message": "Logged out successfully"})
+
+
+class SmsUnavailable(APIException):
+    status_code = 503
+    default_detail = "The verification code could not be sent. Please try again later."
+    default_code = "sms_unavailable"
+
+
+class OtpRequestView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [OtpIPThrottle, OtpPhoneThrottle]
+
+    @extend_schema(
+        request=OtpRequestSerializer,
+        responses={200: OtpRequestResponseSerializer, **error_responses()},
+        summary="Text a one-time code to a phone (the same answer whether or not it has an account)",
+    )
+    def post(self, request):
+        serializer = OtpRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            issued = services.request_code(**serializer.validated_data)
+        except otp.TooManyCodes as exc:
+            raise Throttled(wait=exc.retry_after, detail=exc.reason) from None
+        except sms.SmsError:
+            log_event("otp_failed", request=request, phone=serializer.validated_data["phone_number"], reason="not sent")
+            raise SmsUnavailable() from None
+        log_event("otp_sent", request=request, phone=issued.phone_number)
+        body = {"success": True, "message": "Verification code sent", "expires_in": issued.expires_in, "resend_after": issued.resend_after}
+        return Response(OtpRequestResponseSerializer(body).data)
 
 
 class HealthView(APIView):
