@@ -1,0 +1,116 @@
+import itertools
+import uuid
+from datetime import timedelta
+
+import jwt
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.models import User
+
+
+def pytest_collection_modifyitems(config, items):
+    # Real concurrency needs row locks and a server that answers in parallel: SQLite has neither.
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgres://…)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def throttle_counts_do_not_leak(request, django_db_blocker):
+    """Throttle counts live in the database cache: a transactional test commits them, so forget them after it."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    if {"transactional_db", "live_server"} & set(request.fixturenames) or (marker and marker.kwargs.get("transaction")):
+        with django_db_blocker.unblock():
+            cache.clear()
+
+
+@pytest.fixture
+def api_client():
+    client = APIClient()
+    client.default_format = "json"  # the API speaks only JSON; DRF's test default is multipart
+    return client
+
+
+@pytest.fixture
+def make_user(db):
+    numbers = itertools.count(1)
+
+    def make_user(phone_number=None, first_name="Ada", **fields):
+        if phone_number is None:
+            phone_number = f"+1650253{next(numbers) + 1000:04d}"
+        return User.objects.create_user(phone_number, first_name=first_name, **fields)
+
+    return make_user
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user("+16502530001", first_name="Ada", last_name="Lovelace", email="ada@example.com")
+
+
+@pytest.fixture
+def api_key(settings):
+    return settings.PLANE_API_KEYS[0]
+
+
+@pytest.fixture
+def validate(api_client, api_key):
+    """POST a token to /api/auth/validate-token with the API key; return the response."""
+
+    def validate(token, key=api_key):
+        return api_client.post("/api/auth/validate-token", {"token": token}, HTTP_X_API_KEY=key)
+
+    return validate
+
+
+@pytest.fixture
+def forge_token(settings):
+    """A JWT with the claims Kriya issues for user, any of them overridden (None drops one), signed as told."""
+
+    def forge_token(user, *, key=None, algorithm=None, headers=None, **overrides):
+        now = timezone.now().replace(microsecond=0)
+        claims = {
+            "user_id": str(user.pk),
+            "phone_number": user.phone_number,
+            "token_version": user.token_version,
+            "exp": now + timedelta(hours=1),
+            "iat": now,
+            "iss": "kriya-auth",
+            "jti": str(uuid.uuid4()),
+        }
+        claims.update(overrides)
+        claims = {name: value for name, value in claims.items() if value is not None}
+        return jwt.encode(
+            claims,
+            settings.JWT_SECRET_KEY if key is None else key,
+            algorithm=algorithm or settings.JWT_ALGORITHM,
+            headers=headers,
+        )
+
+    return forge_token
+
+
+@pytest.fixture
+def user_json():
+    """The user object every endpoint returns, as JSON: timestamps are ISO 8601 UTC ending in Z."""
+
+    def user_json(user):
+        user.refresh_from_db()
+        return {
+            "id": str(user.pk),
+            "phone_number": user.phone_number,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "email": user.email,
+            "created_at": user.created_at.isoformat().replace("+00:00", "Z"),
+        }
+
+    return user_json
