@@ -165,7 +165,8 @@ LOGGING = {
     "loggers": {
         # Auth events: one JSON line each (accounts/events.py).
         "kriya.auth": {"handlers": ["events"], "level": "INFO", "propagate": False},
-        # runserver's request lines carry query strings; the filter above redacts ?token=.
+        # Replace Django's default handlers, which lack the filter (runserver's request lines carry ?token=).
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }

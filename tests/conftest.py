@@ -11,6 +11,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 
+pytest_plugins = ["tests.otp_fixtures"]  # SMS outbox, fake providers, request_code
+
 
 def pytest_collection_modifyitems(config, items):
     # Real concurrency needs row locks and a server that answers in parallel: SQLite has neither.

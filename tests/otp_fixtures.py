@@ -8,25 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import pytest
-from django.core.cache import cache
-from rest_framework.test import APIClient
 
 from accounts import sms
-
-
-@pytest.fixture(autouse=True)
-def empty_cache(db):
-    """Throttle state lives in the cache; a transactional test's would leak into the next test."""
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def api_client():
-    client = APIClient()
-    client.default_format = "json"
-    return client
 
 
 @pytest.fixture

@@ -13,17 +13,10 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import AuditToken, PhoneVerification, User
-from tests.otp_fixtures import (  # noqa: F401  fixtures
-    api_client,
-    broken_sender,
-    code_in,
-    empty_cache,
-    request_code,
-    sms_mode,
-    sms_outbox,
-    texted_code,
-)
+from tests.otp_fixtures import code_in
 from tests.servers import call
+
+pytestmark = pytest.mark.django_db  # throttles and codes live in the database
 
 PHONE = "+16502530001"
 SENT = {"success": True, "message": "Verification code sent", "expires_in": 300, "resend_after": 60}

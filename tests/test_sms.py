@@ -10,17 +10,10 @@ import pytest
 
 from accounts import sms
 from accounts.models import User
-from tests.otp_fixtures import (  # noqa: F401  fixtures
-    api_client,
-    code_in,
-    empty_cache,
-    provider,
-    request_code,
-    sms_outbox,
-    twilio,
-    webhook,
-)
+from tests.otp_fixtures import code_in
 from tests.servers import free_port
+
+pytestmark = pytest.mark.django_db  # throttles and codes live in the database
 
 PHONE = "+16502530001"
 SENT = {"success": True, "message": "Verification code sent", "expires_in": 300, "resend_after": 60}

@@ -11,8 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tokens import issue_token
-from tests.otp_fixtures import api_client, empty_cache, request_code, sms_outbox  # noqa: F401  fixtures
 from tests.servers import REPO, call, gunicorn, production_env
+
+pytestmark = pytest.mark.django_db  # throttles and codes live in the database
 
 THROTTLED_60 = {"detail": "Request was throttled. Expected available in 60 seconds."}
 
