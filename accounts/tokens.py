@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import jwt
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from .models import User
@@ -103,6 +104,15 @@ def decode_token(token: str) -> dict:
         raise InvalidToken("Token is invalid") from None
 
 
+@functools.cache
+def _user_by_id_sql() -> str:
+    """SELECT of USER_FIELDS by primary key, written once: the hot path skips the ORM's query compiler
+    (half the view's database time), and the unchanging text lets psycopg prepare it."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(User._meta.get_field(name).column) for name in USER_FIELDS)
+    return f"SELECT {columns} FROM {quote(User._meta.db_table)} WHERE {quote(User._meta.pk.column)} = %s"
+
+
 def user_for_token(token: str) -> User:
     """Return the active user a token belongs to, with one query, or raise InvalidToken."""
     payload = decode_token(token)
@@ -113,10 +123,10 @@ def user_for_token(token: str) -> User:
     version = payload["token_version"]
     if type(version) is not int:
         raise InvalidToken("Token has an invalid 'token_version' claim")
-    try:
-        user = User.objects.only(*USER_FIELDS).get(pk=user_id)
-    except User.DoesNotExist:
-        raise InvalidToken("User not found") from None
+    pk = User._meta.pk.get_db_prep_value(user_id, connection)  # a uuid on PostgreSQL, hex text on SQLite
+    user = next(iter(User.objects.raw(_user_by_id_sql(), [pk])), None)
+    if user is None:
+        raise InvalidToken("User not found")
     if not user.is_active:
         raise InvalidToken("User account is disabled")
     if user.token_version != version:
