@@ -13,8 +13,8 @@ timeout = 30  # a worker stuck longer than this is restarted
 graceful_timeout = 30
 keepalive = 5  # Plane's backend reuses connections for its per-request validate calls
 # Recycle workers now and then so slow leaks never build up; jitter keeps them from restarting together.
-max_requests = 10000
-max_requests_jitter = 1000
+max_requests = 100000
+max_requests_jitter = 10000
 
 accesslog = "-"
 errorlog = "-"

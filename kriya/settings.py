@@ -103,8 +103,11 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", defa
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
-    # Server-side parameters let psycopg prepare a statement it runs often: validate-token's SELECT.
+    # Server-side parameters, and psycopg preparing a statement after 5 runs: validate-token's SELECT is
+    # parsed and planned once per connection. Behind PgBouncer in transaction mode, set the threshold to -1.
     options.setdefault("server_side_binding", env.bool("DATABASE_SERVER_SIDE_BINDING", default=True))
+    if (threshold := env.int("DATABASE_PREPARE_THRESHOLD", default=5)) >= 0:
+        options.setdefault("prepare_threshold", threshold)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
