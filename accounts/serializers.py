@@ -9,24 +9,21 @@ from .otp import region_allowed
 from .phones import InvalidPhoneNumber, normalize_phone
 
 
-class StrictCharField(serializers.CharField):
+class StringOnly:
     """A string, and only a string: DRF would turn 123 or true into "123" or "True"."""
 
-    default_error_messages = {"invalid": "Must be a string."}
-
     def to_internal_value(self, data):
         if not isinstance(data, str):
-            self.fail("invalid")
+            raise serializers.ValidationError("Must be a string.", code="not_a_string")
         return super().to_internal_value(data)
 
 
-class StrictEmailField(serializers.EmailField):
-    default_error_messages = {"invalid_type": "Must be a string."}
+class StrictCharField(StringOnly, serializers.CharField):
+    pass
 
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid_type")
-        return super().to_internal_value(data)
+
+class StrictEmailField(StringOnly, serializers.EmailField):
+    pass
 
 
 @extend_schema_field({"type": "string", "maxLength": 32, "pattern": r"^\+[0-9 ().\-]+$", "example": "+16502530001"})
