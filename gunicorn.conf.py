@@ -1,5 +1,6 @@
 """gunicorn settings for Kriya: gunicorn -c gunicorn.conf.py kriya.wsgi"""
 
+import logging
 import os
 from pathlib import Path
 
@@ -21,3 +22,10 @@ errorlog = "-"
 # %(U)s is the path without its query string: ?token= values never reach the access log, and neither
 # do request headers (Authorization, X-API-Key) or the referer, which may carry a token too.
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s" rid=%({x-request-id}o)s'
+
+
+def on_starting(server):
+    # gunicorn's error log quotes malformed request lines, query strings and all: redact them too.
+    from accounts.logging import RedactSecretsFilter
+
+    logging.getLogger("gunicorn.error").addFilter(RedactSecretsFilter())

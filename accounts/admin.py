@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import F
 from django.utils import timezone
 
 from .events import log_event
@@ -63,7 +64,8 @@ class UserAdmin(admin.ModelAdmin):
 
     @admin.action(description="Deactivate")
     def deactivate(self, request, queryset):
-        count = queryset.update(is_active=False, updated_at=timezone.now())
+        # Revoke too: reactivating the user later must not bring their old tokens back.
+        count = queryset.update(is_active=False, token_version=F("token_version") + 1, updated_at=timezone.now())
         self.message_user(request, f"Deactivated {count} user(s).", messages.SUCCESS)
 
 

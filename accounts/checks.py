@@ -33,8 +33,9 @@ def secret_errors() -> list[tuple[str, str]]:
         problems.append(("kriya.E003", "JWT_SECRET_KEY must be set when DEBUG=False."))
     elif len(jwt_key) < MIN_JWT_SECRET_LENGTH:
         problems.append(("kriya.E004", f"JWT_SECRET_KEY must be at least {MIN_JWT_SECRET_LENGTH} characters long."))
-    if any(len(key) < MIN_JWT_SECRET_LENGTH for key in settings.JWT_PREVIOUS_SECRET_KEYS if key):
-        problems.append(("kriya.E005", f"JWT_PREVIOUS_SECRET_KEYS: every key must be at least {MIN_JWT_SECRET_LENGTH} characters long."))
+    previous = settings.JWT_PREVIOUS_SECRET_KEYS
+    if settings.DEV_JWT_SECRET_KEY in previous or any(len(key) < MIN_JWT_SECRET_LENGTH for key in previous if key):
+        problems.append(("kriya.E005", f"JWT_PREVIOUS_SECRET_KEYS: every key must be a real secret of at least {MIN_JWT_SECRET_LENGTH} characters."))
     keys = settings.PLANE_API_KEYS
     if not keys or settings.DEV_PLANE_API_KEY in keys:
         problems.append(("kriya.E006", "PLANE_API_KEY must be set when DEBUG=False."))

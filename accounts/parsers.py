@@ -24,3 +24,5 @@ class BoundedJSONParser(JSONParser):
             return json.loads(raw)
         except ValueError as exc:  # includes invalid UTF-8
             raise ParseError(f"JSON parse error - {exc}") from None
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply") from None

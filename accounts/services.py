@@ -91,8 +91,9 @@ def request_code(*, phone_number: str) -> otp.IssuedCode:
     body = f"{issued.code} is your Kriya verification code. It expires in {minutes} min. Never share it."
     try:
         sms.send_sms(to=phone_number, body=body)
-    except sms.SmsError as exc:
+    except Exception as exc:  # any sender's failure, a custom backend's too: the code must not stay live
         otp.cancel_code(issued)
-        logger.error("Verification code not sent: %s", exc)
-        raise
+        reason = str(exc) if isinstance(exc, sms.SmsError) else type(exc).__name__  # others may quote credentials
+        logger.error("Verification code not sent: %s", reason)
+        raise sms.SmsError(reason) from exc
     return issued

@@ -3,7 +3,6 @@
 import base64
 import http.client
 import json
-import logging
 import sys
 import threading
 import urllib.error
@@ -14,7 +13,6 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-logger = logging.getLogger(__name__)
 
 ALIASES = {
     "console": "accounts.sms.ConsoleBackend",

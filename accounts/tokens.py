@@ -53,7 +53,7 @@ def _unverified_kid(token: str):
     header = token.partition(".")[0]
     try:
         return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))).get("kid")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return None  # not a JWT: jwt.decode says so
 
 
@@ -114,6 +114,8 @@ def decode_token(token: str) -> dict:
         raise InvalidToken("Token is malformed") from None
     except jwt.InvalidTokenError:
         raise InvalidToken("Token is invalid") from None
+    except RecursionError:  # JSON nested thousands deep, which PyJWT does not catch
+        raise InvalidToken("Token is malformed") from None
 
 
 @functools.cache

@@ -145,3 +145,10 @@ def broken_sender(settings):
     BrokenSender.attempted.clear()
     yield BrokenSender.attempted
     BrokenSender.attempted.clear()
+
+
+class CrashingSender(sms.BaseSmsBackend):
+    """A custom backend that fails with something other than SmsError, quoting a credential."""
+
+    def send_messages(self, messages):
+        raise ValueError("nonnumeric port: 'hunter2@sms.example.com'")

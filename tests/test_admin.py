@@ -213,6 +213,9 @@ def test_the_deactivate_action_refuses_the_users_tokens_and_logins(admin_client,
     assert login.status_code == 403
     assert login.json() == {"detail": "User account is disabled"}
 
+    User.objects.filter(pk=user.pk).update(is_active=True)  # reactivated later: the old token stays dead
+    assert validate(token).json() == {"valid": False, "user": None, "message": "Token has been revoked"}
+
 
 def test_the_change_page_marks_revoked_tokens_as_no_longer_valid(admin_client, api_client):
     user, _ = registered(api_client)

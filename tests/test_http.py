@@ -187,3 +187,11 @@ def test_no_origin_is_allowed_by_default(api_client, settings):
     response = api_client.get("/health", HTTP_ORIGIN="https://app.example.com")
 
     assert "Access-Control-Allow-Origin" not in response
+
+
+@pytest.mark.parametrize("path", ["/api/auth/register", "/api/auth/validate-token", "/api/auth/otp/request"])
+def test_json_nested_thousands_deep_is_a_400(api_client, api_key, path):
+    response = api_client.generic("POST", path, "[" * 10000, content_type="application/json", HTTP_X_API_KEY=api_key)
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "JSON parse error - nested too deeply"}

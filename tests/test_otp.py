@@ -335,6 +335,18 @@ def test_a_code_that_could_not_be_sent_is_dead_and_the_phone_may_ask_again(sms_m
     assert request_code().status_code == 429  # but this success did
 
 
+def test_a_backend_failing_in_any_other_way_is_a_503_and_leaves_no_live_code(sms_mode, settings, request_code, caplog):
+    settings.SMS_BACKEND = "tests.otp_fixtures.CrashingSender"
+
+    response = request_code()
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": "The verification code could not be sent. Please try again later."}
+    assert "hunter2" not in caplog.text
+    settings.SMS_BACKEND = "locmem"
+    assert request_code().status_code == 200  # the failed code started no cooldown
+
+
 # Two requests with one code
 
 

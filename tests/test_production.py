@@ -1,6 +1,7 @@
 """Kriya under gunicorn as deployed: what its logs show, and how it behaves when PostgreSQL goes away."""
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -35,14 +36,19 @@ def test_access_log_never_shows_tokens_or_api_keys(tmp_path):
         assert validate(base, env, token)[0] == 200
         assert validate(base, env, token + "x")[0] == 200  # a failed validation is an auth event
         assert call(base, "DELETE", f"/api/auth/logout?token={token}", headers={"Referer": f"https://app/?token={token}"})[0] == 200
+        # A malformed request line, which gunicorn's error log quotes whole.
+        with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1]))) as raw:
+            raw.sendall(f"GET /api/auth/user?token={token}\r\nHost: x\r\n\r\n".encode())
+            raw.recv(1024)
 
     output = log.read_text()
     assert '"GET /api/auth/user HTTP/1.1" 200' in output  # the access log is on, and records the path
     assert '"event": "logged_out"' in output  # and so are the auth events
+    assert "Invalid request from" in output  # and gunicorn's error log
     assert token not in output
     assert token.split(".")[2] not in output  # not even the signature alone
     assert env["PLANE_API_KEY"] not in output
-    assert "token=" not in output
+    assert "token=" not in output.replace("token=[redacted]", "")
 
 
 @pytest.mark.postgres

@@ -1,4 +1,6 @@
 import base64
+import hashlib
+import hmac
 import json
 import uuid
 from datetime import timedelta
@@ -247,3 +249,19 @@ def test_the_trailing_slash_form_answers_the_same(api_client, api_key, user, use
 
     assert response.status_code == 200
     assert response.json() == {"valid": True, "user": user_json(user), "message": "Token is valid"}
+
+
+@pytest.mark.parametrize("segment", ["header", "payload"])
+def test_a_token_with_json_nested_thousands_deep_is_malformed_not_a_500(validate, api_client, settings, segment):
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    nested, header = b64(b"[" * 3000), b64(b'{"alg": "HS256"}')
+    signing_input = f"{nested}.e30" if segment == "header" else f"{header}.{nested}"
+    # Correctly signed, so PyJWT gets as far as parsing the nested payload.
+    signature = b64(hmac.new(settings.JWT_SECRET_KEY.encode(), signing_input.encode(), hashlib.sha256).digest())
+    token = f"{signing_input}.{signature}"
+
+    assert validate(token).json() == {"valid": False, "user": None, "message": "Token is malformed"}
+    response = api_client.get(f"/api/auth/user?token={token}")
+    assert (response.status_code, response.json()) == (401, {"detail": "Token is malformed"})
