@@ -8,9 +8,14 @@ from .models import AuditToken, User
 from .phones import InvalidPhoneNumber, normalize_phone
 
 
+@admin.display(boolean=True, description="still valid")
+def still_valid(token: AuditToken) -> bool:
+    return token.is_valid()
+
+
 class AuditTokenInline(admin.TabularInline):
     model = AuditToken
-    fields = ["jti", "issued_at", "expires_at", "ip_address", "user_agent", "token_version", "still_valid"]
+    fields = ["jti", "issued_at", "expires_at", "ip_address", "user_agent", "token_version", still_valid]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -19,10 +24,6 @@ class AuditTokenInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
-
-    @admin.display(boolean=True, description="still valid")
-    def still_valid(self, obj):
-        return obj.is_valid()
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user")
@@ -71,7 +72,7 @@ class UserAdmin(admin.ModelAdmin):
 
 @admin.register(AuditToken)
 class AuditTokenAdmin(admin.ModelAdmin):
-    list_display = ["jti", "user", "issued_at", "expires_at", "ip_address", "still_valid"]
+    list_display = ["jti", "user", "issued_at", "expires_at", "ip_address", still_valid]
     list_select_related = ["user"]
     search_fields = ["user__phone_number", "jti"]
     list_filter = ["issued_at"]
@@ -82,7 +83,3 @@ class AuditTokenAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-    @admin.display(boolean=True, description="still valid")
-    def still_valid(self, obj):
-        return obj.is_valid()
