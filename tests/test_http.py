@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from rest_framework.test import APIClient
+
 from accounts.models import AuditToken, User
 from accounts.tokens import issue_token
 
@@ -195,3 +197,17 @@ def test_json_nested_thousands_deep_is_a_400(api_client, api_key, path):
 
     assert response.status_code == 400
     assert response.json() == {"detail": "JSON parse error - nested too deeply"}
+
+
+def test_an_unexpected_error_on_an_api_path_is_a_json_500_without_details(db, monkeypatch):
+    def crash(self, request):
+        raise RuntimeError("token=secret-detail")
+
+    monkeypatch.setattr("accounts.views.HealthView.get", crash)
+    client = APIClient(raise_request_exception=False)
+
+    response = client.get("/health")
+
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Internal server error."}
