@@ -1,7 +1,6 @@
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views import defaults
-from django.db.utils import DatabaseError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import APIException, Throttled, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
