@@ -1,4 +1,6 @@
 import itertools
+import os
+import shutil
 import uuid
 from datetime import timedelta
 
@@ -22,6 +24,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+def require_program(name: str, package: str | None = None) -> str:
+    """The path of a system program a test needs. Missing: a skip for a newcomer, a failure in CI (CI=true),
+    where .ci/run installs it."""
+    path = shutil.which(name) or (f"/usr/sbin/{name}" if os.access(f"/usr/sbin/{name}", os.X_OK) else None)
+    if path:
+        return path
+    message = f"needs {name} (apt-get install {package or name})"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{message}: CI installs it, so its absence is a failure")
+    pytest.skip(message)
 
 
 @pytest.fixture(autouse=True)
