@@ -1,7 +1,7 @@
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from .tokens import InvalidToken, user_for_token
+from .tokens import InvalidToken, verify_token
 
 
 class TokenAuthentication(BaseAuthentication):
@@ -12,10 +12,10 @@ class TokenAuthentication(BaseAuthentication):
         if token is None:
             return None  # IsAuthenticated answers 401 "credentials were not provided"
         try:
-            user = user_for_token(token)
+            verified = verify_token(token)
         except InvalidToken as exc:
             raise AuthenticationFailed(exc.reason) from None
-        return user, token
+        return verified.user, verified  # request.auth.session_id: the caller's session
 
     def authenticate_header(self, request):
         return 'Bearer realm="kriya"'  # without it DRF turns 401 into 403

@@ -61,7 +61,7 @@ def check_startup(app_configs, **kwargs):
 
 
 DEVELOPMENT_SMS_BACKENDS = ("console", "locmem", "accounts.sms.ConsoleBackend", "accounts.sms.LocmemBackend")
-THROTTLE_SCOPES = ("register_ip", "register_phone", "otp_ip", "otp_phone", "user")
+THROTTLE_SCOPES = ("register_ip", "register_phone", "otp_ip", "otp_phone", "user", "refresh_ip", "refresh_session")
 _RATE = re.compile(r"^[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 
@@ -97,7 +97,8 @@ def phone_verification_errors() -> list[tuple[str, str]]:
     if settings.OTP_SECRET and len(settings.OTP_SECRET) < MIN_JWT_SECRET_LENGTH:
         problems.append(("kriya.E027", f"OTP_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters long (or empty)."))
     for name, minimum in (("OTP_TTL_SECONDS", 1), ("OTP_MAX_ATTEMPTS", 1), ("OTP_MAX_PER_HOUR", 1),
-                          ("OTP_RESEND_SECONDS", 0), ("SMS_TIMEOUT_SECONDS", 0.1)):
+                          ("OTP_RESEND_SECONDS", 0), ("SMS_TIMEOUT_SECONDS", 0.1), ("REFRESH_TOKEN_IDLE_DAYS", 1),
+                          ("SESSION_MAX_DAYS", 1), ("REFRESH_REUSE_SECONDS", 0)):
         if getattr(settings, name) < minimum:
             problems.append(("kriya.E026", f"{name} must be at least {minimum}."))
     return problems

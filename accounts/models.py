@@ -1,8 +1,8 @@
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
-from django.db import models
-from django.db.models import F
+from django.db import models, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .phones import normalize_phone
@@ -47,16 +47,80 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return self.phone_number
 
-    def revoke_tokens(self) -> None:
-        """Invalidate every token issued so far; an F() update loses no concurrent increment."""
-        User.objects.filter(pk=self.pk).update(token_version=F("token_version") + 1, updated_at=timezone.now())
+    def revoke_tokens(self, reason: str = "logout") -> None:
+        """Invalidate every token and end every session; an F() update loses no concurrent increment."""
+        now = timezone.now()
+        with transaction.atomic():
+            User.objects.filter(pk=self.pk).update(token_version=F("token_version") + 1, updated_at=now)
+            self.sessions.revoke(reason=reason, now=now)
         self.refresh_from_db(fields=["token_version", "updated_at"])
+
+
+class SessionQuerySet(models.QuerySet):
+    def live(self, now=None):
+        """Not revoked and not past either expiry: its refresh token still works."""
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True, expires_at__gt=now, idle_expires_at__gt=now)
+
+    def revoke(self, *, reason: str, now=None) -> int:
+        """End the live sessions among these: their access and refresh tokens stop working at once."""
+        now = now or timezone.now()
+        return self.live(now).update(revoked_at=now, revoked_reason=reason)
+
+
+class Session(models.Model):
+    """One sign-in on one device. Its refresh token is kept only as a SHA-256 hash."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    refresh_token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    device_name = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now)
+    idle_expires_at = models.DateTimeField(help_text="The refresh token stops working if unused until then")
+    expires_at = models.DateTimeField(help_text="The session ends then, however active")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True, default="")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=40, blank=True, default="")
+
+    objects = SessionQuerySet.as_manager()
+
+    class Meta:
+        db_table = "sessions"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="sessions_user_live", condition=Q(revoked_at__isnull=True)),
+            models.Index(fields=["expires_at"], name="sessions_expires_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device_name or 'session'} {self.id}"
+
+    def state(self, now=None) -> str:
+        now = now or timezone.now()
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if min(self.expires_at, self.idle_expires_at) <= now else "live"
+
+
+class RotatedRefreshToken(models.Model):
+    """A refresh token that was exchanged: presented again, it is a retry (briefly) or a theft."""
+
+    token_hash = models.CharField(max_length=64, primary_key=True)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="rotated_tokens")
+    rotated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "rotated_refresh_tokens"
 
 
 class AuditToken(models.Model):
     """A record of one issued token. Never the token itself: a database reader must not impersonate anyone."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="audit_tokens")
+    # Kept when the session is purged: retention of token records is purge_audit_tokens' business.
+    session = models.ForeignKey("Session", on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_tokens")
     jti = models.UUIDField(unique=True, editable=False)
     token_version = models.PositiveIntegerField()
     issued_at = models.DateTimeField()
@@ -73,8 +137,11 @@ class AuditToken(models.Model):
         return str(self.jti)
 
     def is_valid(self, now=None) -> bool:
-        """Still accepted: unexpired, the user active and not revoked since it was issued."""
+        """Still accepted: unexpired, the user active and not revoked since it was issued, its session live."""
         now = now or timezone.now()
+        session = self.session
+        if session is not None and (session.revoked_at is not None or session.expires_at <= now):
+            return False
         return self.expires_at > now and self.user.is_active and self.token_version == self.user.token_version
 
 

@@ -75,6 +75,8 @@ class RegisterSerializer(serializers.Serializer):
     first_name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
     last_name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
     email = StrictEmailField(max_length=254, required=False, allow_blank=True, allow_null=True, default=None)
+    device_name = StrictCharField(max_length=100, required=False, allow_blank=True, default="",
+                                  help_text="A name for this device, shown in the user's session list")
     code = StrictCharField(required=False, allow_blank=True, help_text="The 6-digit code from POST /api/auth/otp/request; "
                            "required when PHONE_VERIFICATION=sms, ignored when it is off")
 
@@ -108,12 +110,60 @@ class OtpRequestResponseSerializer(serializers.Serializer):
     resend_after = serializers.IntegerField(help_text="Seconds before another code may be requested")
 
 
-class RegisterResponseSerializer(serializers.Serializer):
+class SessionTokensSerializer(serializers.Serializer):
+    """An access token with its session's refresh token: the answer of a sign-in and of a refresh."""
+
     success = serializers.BooleanField(default=True)
     message = serializers.CharField()
-    token = serializers.CharField()
+    token = serializers.CharField(help_text="The access token (JWT)")
     user = UserSerializer()
-    expires_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(help_text="When the access token expires")
+    refresh_token = serializers.CharField(help_text="Exchange it at POST /api/auth/token/refresh; it works once")
+    refresh_expires_at = serializers.DateTimeField(help_text="When the refresh token stops working if unused")
+    session_id = serializers.UUIDField()
+
+    @classmethod
+    def body(cls, tokens, message: str) -> dict:
+        return cls({
+            "success": True, "message": message, "token": tokens.access.token, "user": tokens.user,
+            "expires_at": tokens.access.expires_at, "refresh_token": tokens.refresh_token,
+            "refresh_expires_at": tokens.session.idle_expires_at, "session_id": tokens.session.id,
+        }).data
+
+
+class RegisterResponseSerializer(SessionTokensSerializer):
+    pass
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh_token = StrictCharField(max_length=256)
+
+
+class RefreshResponseSerializer(SessionTokensSerializer):
+    pass
+
+
+class SessionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    device_name = serializers.CharField()
+    ip_address = serializers.IPAddressField(allow_null=True)
+    user_agent = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField()
+    idle_expires_at = serializers.DateTimeField(help_text="When it ends if its refresh token is not used")
+    expires_at = serializers.DateTimeField(help_text="When it ends however active")
+    current = serializers.BooleanField(help_text="The session of the token that asked")
+
+
+class SessionListSerializer(serializers.Serializer):
+    sessions = SessionSerializer(many=True)
+
+
+class LogoutQuerySerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(
+        choices=["global", "local", "others"], default="global",
+        help_text="global: every token and session; local: this session only; others: every other session",
+    )
 
 
 class ValidateTokenSerializer(serializers.Serializer):

@@ -2,7 +2,6 @@
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
@@ -10,8 +9,8 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from . import otp, sms
 from .events import client_ip
-from .models import AuditToken, User
-from .tokens import issue_token
+from .models import User
+from .sessions import SessionTokens, start_session
 
 logger = logging.getLogger(__name__)
 
@@ -24,10 +23,12 @@ class ClientMeta:
 
 @dataclass(frozen=True)
 class LoginResult:
-    user: User
-    token: str
-    expires_at: datetime
+    tokens: SessionTokens
     created: bool
+
+    @property
+    def user(self) -> User:
+        return self.tokens.user
 
     @property
     def message(self) -> str:
@@ -43,7 +44,7 @@ def client_meta(request) -> ClientMeta:
 
 def register_or_login(
     *, phone_number: str, meta: ClientMeta, first_name: str = "", last_name: str = "", email: str | None = None,
-    code: str | None = None,
+    code: str | None = None, device_name: str = "",
 ) -> LoginResult:
     """Log in the phone's user, creating it first if it is new. An existing profile is never changed.
 
@@ -71,17 +72,8 @@ def register_or_login(
             )
         if not user.is_active:
             raise PermissionDenied("User account is disabled")
-        issued = issue_token(user)
-        AuditToken.objects.create(
-            user=user,
-            jti=issued.jti,
-            token_version=user.token_version,
-            issued_at=issued.issued_at,
-            expires_at=issued.expires_at,
-            ip_address=meta.ip_address,
-            user_agent=meta.user_agent,
-        )
-    return LoginResult(user=user, token=issued.token, expires_at=issued.expires_at, created=created)
+        tokens = start_session(user=user, ip_address=meta.ip_address, user_agent=meta.user_agent, device_name=device_name)
+    return LoginResult(tokens=tokens, created=created)
 
 
 def request_code(*, phone_number: str) -> otp.IssuedCode:

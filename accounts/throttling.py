@@ -6,6 +6,7 @@ from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from .phones import InvalidPhoneNumber, normalize_phone
+from .sessions import session_for_refresh_token
 
 DISABLED = {"", "none", "off"}
 
@@ -65,3 +66,21 @@ class UserThrottle(SettingsRateThrottle):
     def get_cache_key(self, request, view):
         user = request.user
         return self.key_for(str(user.pk) if user is not None else self.get_ident(request))
+
+
+class RefreshIPThrottle(IPRateThrottle):
+    scope = "refresh_ip"
+
+
+class RefreshSessionThrottle(SettingsRateThrottle):
+    """Counts refreshes per session, whichever of its refresh tokens (current or rotated) is presented."""
+
+    scope = "refresh_session"
+
+    def get_cache_key(self, request, view):
+        data = request.data
+        token = data.get("refresh_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token or len(token) > 256:
+            return None  # the serializer refuses it; the IP limit still counts it
+        session_id = session_for_refresh_token(token)
+        return self.key_for(str(session_id)) if session_id else None  # unknown: a 401, counted per IP

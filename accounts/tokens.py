@@ -13,12 +13,13 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from .models import User
+from .models import Session, User
 
 MAX_TOKEN_LENGTH = 4096  # Kriya's tokens are about 400 characters
 REQUIRED_CLAIMS = ["user_id", "phone_number", "token_version", "exp", "iat", "iss", "jti"]
 # What validation needs and the response shows; nothing else is loaded on the hot path.
 USER_FIELDS = ("id", "phone_number", "first_name", "last_name", "email", "created_at", "token_version", "is_active")
+SESSION_FIELDS = ("revoked_at", "expires_at")  # what makes a session's access tokens acceptable
 
 
 class InvalidToken(Exception):
@@ -35,6 +36,12 @@ class IssuedToken:
     jti: uuid.UUID
     issued_at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    user: User
+    session_id: uuid.UUID | None  # None for tokens issued before sessions existed
 
 
 def key_id(secret: str) -> str:
@@ -68,9 +75,11 @@ def verification_key(token: str) -> str:
     return keys[kid]
 
 
-def issue_token(user: User, *, now: datetime | None = None) -> IssuedToken:
+def issue_token(user: User, *, session: Session | None = None, now: datetime | None = None) -> IssuedToken:
     issued_at = (now or timezone.now()).replace(microsecond=0)  # JWT times are whole seconds
     expires_at = issued_at + timedelta(hours=settings.TOKEN_EXPIRY_HOURS)
+    if session is not None:  # a token never outlives its session
+        expires_at = min(expires_at, session.expires_at.replace(microsecond=0))
     jti = uuid.uuid4()
     payload = {
         "user_id": str(user.pk),
@@ -81,6 +90,8 @@ def issue_token(user: User, *, now: datetime | None = None) -> IssuedToken:
         "iss": settings.JWT_ISSUER,
         "jti": str(jti),
     }
+    if session is not None:
+        payload["sid"] = str(session.pk)
     secret = settings.JWT_SECRET_KEY
     token = jwt.encode(payload, secret, algorithm=settings.JWT_ALGORITHM, headers={"kid": key_id(secret)})
     return IssuedToken(token=token, jti=jti, issued_at=issued_at, expires_at=expires_at)
@@ -119,47 +130,83 @@ def decode_token(token: str) -> dict:
 
 
 @functools.cache
-def _user_lookup():
-    """Django's compiled SELECT of USER_FIELDS by primary key, with its column names and converters.
+def _lookup(with_session: bool):
+    """Django's compiled SELECT for validation, its columns split by model, and its converters.
 
     Compiled once per process, so validate-token skips the ORM's query compiler (which cost more than the
-    query itself), and the unchanging SQL lets psycopg prepare the statement.
+    query itself), and the unchanging SQL lets psycopg prepare the statement. A token bound to a session
+    reads the user through a join on the session: still one query.
     """
-    query = User.objects.only(*USER_FIELDS).filter(pk=uuid.UUID(int=0)).order_by().query
-    compiler = query.get_compiler(connection=connection)
-    sql, _ = compiler.as_sql()
+    if with_session:
+        query = Session.objects.select_related("user").only("user", *SESSION_FIELDS, *(f"user__{f}" for f in USER_FIELDS))
+        query = query.filter(pk=uuid.UUID(int=1), user_id=uuid.UUID(int=2))
+    else:
+        query = User.objects.only(*USER_FIELDS).filter(pk=uuid.UUID(int=2))
+    compiler = query.order_by().query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    prep = User._meta.pk.get_db_prep_value
+    expected = [prep(uuid.UUID(int=n), connection) for n in ((1, 2) if with_session else (2,))]
+    if list(params) != expected:  # the parameters are bound by position below
+        raise RuntimeError(f"unexpected parameters in the validation query: {params}")
     columns = [column for column, _, _ in compiler.select]
+    fields = [(column.target.model is User, column.target.attname) for column in columns]
     # Converters turn SQLite's text UUIDs and timestamps into Python values; PostgreSQL needs none.
-    return sql, [column.target.attname for column in columns], compiler, compiler.get_converters(columns)
+    return sql, fields, compiler, compiler.get_converters(columns)
 
 
-def _fetch_user(user_id: uuid.UUID) -> User | None:
-    sql, names, compiler, converters = _user_lookup()
+def _fetch(user_id: uuid.UUID, session_id: uuid.UUID | None) -> tuple[User, dict] | None:
+    """The user's validation fields, and its session's when session_id is given; None when there is no row."""
+    sql, fields, compiler, converters = _lookup(session_id is not None)
+    prep = User._meta.pk.get_db_prep_value
+    params = [prep(user_id, connection)] if session_id is None else [prep(session_id, connection), prep(user_id, connection)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [User._meta.pk.get_db_prep_value(user_id, connection)])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
     if converters:
         row = next(compiler.apply_converters([row], converters))
-    return User.from_db(connection.alias, names, row)
+    user_names, user_values, session = [], [], {}
+    for (of_user, name), value in zip(fields, row):
+        if of_user:
+            user_names.append(name)
+            user_values.append(value)
+        else:
+            session[name] = value
+    return User.from_db(connection.alias, user_names, user_values), session
 
 
-def user_for_token(token: str) -> User:
-    """Return the active user a token belongs to, with one query, or raise InvalidToken."""
-    payload = decode_token(token)
+def _claim_uuid(payload: dict, claim: str) -> uuid.UUID:
     try:
-        user_id = uuid.UUID(str(payload["user_id"]))
+        return uuid.UUID(str(payload[claim]))
     except ValueError:
-        raise InvalidToken("Token has an invalid 'user_id' claim") from None
+        raise InvalidToken(f"Token has an invalid '{claim}' claim") from None
+
+
+def verify_token(token: str) -> VerifiedToken:
+    """The active user a token belongs to, and its session, with one query; or raise InvalidToken."""
+    payload = decode_token(token)
+    user_id = _claim_uuid(payload, "user_id")
+    session_id = _claim_uuid(payload, "sid") if "sid" in payload else None
     version = payload["token_version"]
     if type(version) is not int:
         raise InvalidToken("Token has an invalid 'token_version' claim")
-    user = _fetch_user(user_id)
-    if user is None:
-        raise InvalidToken("User not found")
+    found = _fetch(user_id, session_id)
+    if found is None:
+        raise InvalidToken("User not found" if session_id is None else "Session not found")
+    user, session = found
     if not user.is_active:
         raise InvalidToken("User account is disabled")
     if user.token_version != version:
         raise InvalidToken("Token has been revoked")
-    return user
+    if session_id is not None:
+        if session["revoked_at"] is not None:
+            raise InvalidToken("Session has been revoked")
+        if session["expires_at"] <= timezone.now():
+            raise InvalidToken("Session has expired")
+    return VerifiedToken(user=user, session_id=session_id)
+
+
+def user_for_token(token: str) -> User:
+    """Return the active user a token belongs to, with one query, or raise InvalidToken."""
+    return verify_token(token).user

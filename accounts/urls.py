@@ -2,6 +2,8 @@ from django.urls import re_path
 
 from . import views
 
+UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
 # The earlier service's clients call these without a trailing slash; accept both, never redirect.
 urlpatterns = [
     re_path(r"^register/?$", views.RegisterView.as_view(), name="register"),
@@ -9,4 +11,7 @@ urlpatterns = [
     re_path(r"^user/?$", views.UserView.as_view(), name="user"),
     re_path(r"^logout/?$", views.LogoutView.as_view(), name="logout"),
     re_path(r"^otp/request/?$", views.OtpRequestView.as_view(), name="otp-request"),
+    re_path(r"^token/refresh/?$", views.TokenRefreshView.as_view(), name="token-refresh"),
+    re_path(r"^sessions/?$", views.SessionListView.as_view(), name="sessions"),
+    re_path(rf"^sessions/(?P<session_id>{UUID})/?$", views.SessionDetailView.as_view(), name="session"),
 ]

@@ -2,28 +2,42 @@ from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import APIException, Throttled, ValidationError
+from rest_framework.exceptions import APIException, NotFound, Throttled, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import otp, services, sms
+from . import otp, services, sessions, sms
 from .authentication import TokenAuthentication
 from .events import log_event
 from .permissions import HasPlaneAPIKey
 from .schema import error_responses
+from .models import Session
 from .serializers import (
     HealthSerializer,
+    LogoutQuerySerializer,
     MessageSerializer,
     OtpRequestResponseSerializer,
     OtpRequestSerializer,
+    RefreshResponseSerializer,
+    RefreshSerializer,
     RegisterResponseSerializer,
     RegisterSerializer,
+    SessionListSerializer,
+    SessionSerializer,
     UserSerializer,
     ValidateTokenResponseSerializer,
     ValidateTokenSerializer,
 )
-from .throttling import OtpIPThrottle, OtpPhoneThrottle, RegisterIPThrottle, RegisterPhoneThrottle, UserThrottle
+from .throttling import (
+    OtpIPThrottle,
+    OtpPhoneThrottle,
+    RefreshIPThrottle,
+    RefreshSessionThrottle,
+    RegisterIPThrottle,
+    RegisterPhoneThrottle,
+    UserThrottle,
+)
 from .tokens import InvalidToken, user_for_token
 
 TOKEN_QUERY = OpenApiParameter("token", str, description="The user's JWT, instead of an Authorization: Bearer header")
@@ -48,8 +62,8 @@ class RegisterView(APIView):
             log_event("otp_failed", request=request, phone=serializer.validated_data["phone_number"], reason="invalid code")
             raise ValidationError({"detail": "Invalid or expired code"}) from None
         log_event("registered" if result.created else "logged_in", request=request, user=result.user)
-        body = {"success": True, "message": result.message, "token": result.token, "user": result.user, "expires_at": result.expires_at}
-        return Response(RegisterResponseSerializer(body).data)
+        log_event("session_created", request=request, user=result.user, session_id=result.tokens.session.id)
+        return Response(RegisterResponseSerializer.body(result.tokens, result.message))
 
 
 class ValidateTokenView(APIView):
@@ -90,11 +104,81 @@ class LogoutView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
 
-    @extend_schema(parameters=[TOKEN_QUERY], responses={200: MessageSerializer, **error_responses(401)}, summary="Revoke every token of the user")
+    @extend_schema(
+        parameters=[TOKEN_QUERY, LogoutQuerySerializer],
+        responses={200: MessageSerializer, **error_responses(401)},
+        summary="Log out: every token and session of the user (scope=global), this session (local) or the others",
+    )
     def delete(self, request):
-        request.user.revoke_tokens()
-        log_event("logged_out", request=request, user=request.user)
+        query = LogoutQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        scope, session_id = query.validated_data["scope"], request.auth.session_id
+        if scope == "global" or session_id is None:  # a token from before sessions: only global can end it
+            request.user.revoke_tokens(reason="logout")
+        else:
+            mine = Session.objects.filter(user=request.user)
+            ended = mine.filter(pk=session_id) if scope == "local" else mine.exclude(pk=session_id)
+            ended.revoke(reason=f"logout_{scope}")
+        log_event("logged_out", request=request, user=request.user, scope=scope, session_id=session_id)
         return Response({"success": True, "message": "Logged out successfully"})
+
+
+class InvalidRefreshToken(APIException):
+    status_code = 401
+    default_detail = "Invalid refresh token"
+    default_code = "invalid_refresh_token"
+
+
+class TokenRefreshView(APIView):
+    authentication_classes = []  # the refresh token is the credential
+    permission_classes = [AllowAny]
+    throttle_classes = [RefreshIPThrottle, RefreshSessionThrottle]
+
+    @extend_schema(
+        request=RefreshSerializer,
+        responses={200: RefreshResponseSerializer, **error_responses(401)},
+        summary="Exchange a refresh token for a new access token and a new refresh token",
+    )
+    def post(self, request):
+        serializer = RefreshSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        meta = services.client_meta(request)
+        try:
+            tokens = sessions.refresh_session(**serializer.validated_data, **vars(meta))
+        except sessions.InvalidRefreshToken as exc:
+            if exc.reuse:
+                log_event("refresh_reuse_detected", request=request, user=exc.session.user, session_id=exc.session.id)
+            raise InvalidRefreshToken(exc.reason) from None
+        log_event("token_refreshed", request=request, user=tokens.user, session_id=tokens.session.id)
+        return Response(RefreshResponseSerializer.body(tokens, "Token refreshed"))
+
+
+class SessionListView(APIView):
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [UserThrottle]
+
+    @extend_schema(parameters=[TOKEN_QUERY], responses={200: SessionListSerializer, **error_responses(401)},
+                   summary="The user's live sessions, newest first")
+    def get(self, request):
+        current = request.auth.session_id
+        rows = [{**vars(session), "current": session.id == current} for session in sessions.live_sessions(request.user)]
+        return Response({"sessions": SessionSerializer(rows, many=True).data})
+
+
+class SessionDetailView(APIView):
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [UserThrottle]
+
+    @extend_schema(parameters=[TOKEN_QUERY], responses={200: MessageSerializer, **error_responses(401, 404)},
+                   summary="Sign one of the user's devices out: its access and refresh tokens stop working")
+    def delete(self, request, session_id):
+        # Another user's session answers exactly as an unknown one: ids are not to be probed.
+        if not Session.objects.filter(user=request.user, pk=session_id).revoke(reason="user_revoked"):
+            raise NotFound("Session not found.")
+        log_event("session_revoked", request=request, user=request.user, session_id=session_id, reason="user_revoked")
+        return Response({"success": True, "message": "Session revoked"})
 
 
 class SmsUnavailable(APIException):

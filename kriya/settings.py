@@ -27,6 +27,11 @@ JWT_PREVIOUS_SECRET_KEYS = env.list("JWT_PREVIOUS_SECRET_KEYS", default=[])
 JWT_ALGORITHM = env.str("JWT_ALGORITHM", default="HS256")
 JWT_ISSUER = "kriya-auth"
 TOKEN_EXPIRY_HOURS = env.int("TOKEN_EXPIRY_HOURS", default=24)
+# Sessions: a refresh token unused this long stops working; a session ends this long after sign-in anyway.
+REFRESH_TOKEN_IDLE_DAYS = env.int("REFRESH_TOKEN_IDLE_DAYS", default=30)
+SESSION_MAX_DAYS = env.int("SESSION_MAX_DAYS", default=90)
+# A rotated refresh token presented again within this many seconds is a client's retry, not a theft.
+REFRESH_REUSE_SECONDS = env.int("REFRESH_REUSE_SECONDS", default=10)
 # Several comma-separated keys are valid at once, so Plane's key can be rotated without downtime.
 PLANE_API_KEYS = [key for key in env.list("PLANE_API_KEY", default=[]) if key] or ([DEV_PLANE_API_KEY] if DEBUG else [])
 
@@ -212,5 +217,7 @@ THROTTLE_RATES = {
     "otp_ip": "10/min",
     "otp_phone": "10/hour",
     "user": "120/min",
+    "refresh_ip": "60/min",
+    "refresh_session": "10/min",
     **env.dict("THROTTLE_RATES", default={}),
 }

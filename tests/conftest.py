@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import User
+from accounts.models import Session, User
 
 pytest_plugins = ["tests.otp_fixtures"]  # SMS outbox, fake providers, request_code
 
@@ -130,3 +130,17 @@ def user_json():
         }
 
     return user_json
+
+
+def session_fields(body: dict) -> dict:
+    """The session part of a sign-in or refresh answer, as the database says it must be."""
+    claims = jwt.decode(body["token"], options={"verify_signature": False})
+    session = Session.objects.get(pk=body["session_id"])
+    assert claims["sid"] == str(session.pk)
+    assert len(body["refresh_token"]) >= 43  # 256 bits, base64url
+    assert body["refresh_token"] not in session.refresh_token_hash  # stored only as a hash
+    return {
+        "refresh_token": body["refresh_token"],
+        "refresh_expires_at": session.idle_expires_at.isoformat().replace("+00:00", "Z"),
+        "session_id": str(session.pk),
+    }

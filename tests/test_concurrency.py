@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
-from accounts.models import AuditToken, User
+from accounts.models import AuditToken, RotatedRefreshToken, Session, User
+from accounts.sessions import hash_refresh_token
 from accounts.tokens import issue_token
 
 pytestmark = pytest.mark.postgres
@@ -98,3 +99,24 @@ def test_twenty_simultaneous_logouts_each_count_and_leave_no_token_valid(live_se
     user.refresh_from_db()
     assert user.token_version == len(logged_out)
     assert all(validate(token).json()["valid"] is False for token in tokens)
+
+
+def test_twenty_simultaneous_refreshes_of_one_token_leave_one_consistent_session(live_server, make_user, validate):
+    # One wins the row lock and rotates; the others find the token rotated a moment ago (a retry within
+    # REFRESH_REUSE_SECONDS) and are handed the same successor: the session keeps one live refresh token.
+    user = make_user()
+    _, signed_in = call(f"{live_server.url}/api/auth/register", "POST", {"phone_number": user.phone_number})
+    url = f"{live_server.url}/api/auth/token/refresh"
+
+    answers = all_at_once(lambda _: call(url, "POST", {"refresh_token": signed_in["refresh_token"]}), range(THREADS))
+
+    assert [status for status, _ in answers] == [200] * THREADS, answers
+    successors = {body["refresh_token"] for _, body in answers}
+    assert len(successors) == 1
+    session = Session.objects.get()
+    assert (session.revoked_at, session.refresh_token_hash) == (None, hash_refresh_token(successors.pop()))
+    assert RotatedRefreshToken.objects.filter(session=session).count() == 1
+    assert AuditToken.objects.filter(session=session).count() == THREADS + 1
+    assert all(validate(body["token"]).json()["valid"] is True for _, body in answers)
+    status, body = call(url, "POST", {"refresh_token": answers[0][1]["refresh_token"]})
+    assert status == 200 and body["session_id"] == str(session.pk)

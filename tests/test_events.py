@@ -29,7 +29,11 @@ def test_registering_then_logging_in_logs_one_event_each_with_masked_phone_ip_an
     first = register(api_client, HTTP_X_REQUEST_ID="req-1")
     second = register(api_client)
 
-    registered, logged_in = events()
+    registered, first_session, logged_in, second_session = events()
+    for session, response in ((first_session, first), (second_session, second)):
+        assert session["event"] == "session_created"
+        assert session["session_id"] == response.json()["session_id"]
+        assert session["request_id"] == response["X-Request-ID"]
     user_id = first.json()["user"]["id"]
     assert {key: registered[key] for key in ("event", "user_id", "phone", "ip", "request_id")} == {
         "event": "registered", "user_id": user_id, "phone": "+1650***0001", "ip": "127.0.0.1", "request_id": "req-1"}
@@ -67,7 +71,7 @@ def test_a_throttled_request_is_an_event(api_client, settings, events):
     register(api_client)
     assert register(api_client).status_code == 429
 
-    assert [event["event"] for event in events()] == ["registered", "throttled"]
+    assert [event["event"] for event in events()] == ["registered", "session_created", "throttled"]
     assert events()[-1]["path"] == "/api/auth/register"
 
 

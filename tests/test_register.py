@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import AuditToken, User
+from tests.conftest import session_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +42,7 @@ def test_registering_a_new_phone_creates_the_user_and_returns_a_token(api_client
             "created_at": as_json_time(user.created_at),
         },
         "expires_at": as_json_time(datetime.fromtimestamp(decode(body["token"])["exp"], UTC)),
+        **session_fields(body),
     }
     assert (user.phone_number, user.first_name, user.last_name, user.email) == (
         "+16502530001", "Ada", "Lovelace", "ada@example.com",
@@ -77,6 +79,7 @@ def test_the_token_carries_the_documented_claims(api_client):
         "iat": claims["iat"],
         "iss": "kriya-auth",
         "jti": str(AuditToken.objects.get().jti),
+        "sid": body["session_id"],
     }
     assert before - 1 <= claims["iat"] <= before + 5
     assert uuid.UUID(claims["user_id"]) == user.pk
@@ -134,6 +137,7 @@ def test_an_existing_phone_logs_in_without_a_first_name(api_client, user, user_j
         "token": body["token"],
         "user": user_json(user),
         "expires_at": as_json_time(datetime.fromtimestamp(decode(body["token"])["exp"], UTC)),
+        **session_fields(body),
     }
     assert decode(body["token"])["user_id"] == str(user.pk)
 

@@ -1,0 +1,160 @@
+"""Per-device sessions and their rotating refresh tokens. No DRF.
+
+A refresh token is an opaque 256-bit secret, stored only as its SHA-256. Each refresh exchanges it for its
+successor, HMAC(key, token): a client that retries within REFRESH_REUSE_SECONDS (its answer was lost, or two
+of its requests raced) is given the same successor, so the session keeps exactly one live refresh token.
+A rotated token presented later than that is taken as stolen, and its whole session is revoked.
+"""
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .models import AuditToken, RotatedRefreshToken, Session, User
+from .tokens import IssuedToken, issue_token
+
+SUCCESSORS_SEARCHED = 5  # how many rotations a retry may lag behind and still find the session's token
+
+
+class InvalidRefreshToken(Exception):
+    """The refresh token must not be accepted; reason is safe to show to the caller."""
+
+    def __init__(self, reason: str, *, reuse: bool = False, session: Session | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.reuse = reuse  # a rotated token came back too late: the session was revoked
+        self.session = session
+
+
+@dataclass(frozen=True)
+class SessionTokens:
+    """What a sign-in or a refresh hands the client: an access token and the session's refresh token."""
+
+    user: User
+    session: Session
+    access: IssuedToken
+    refresh_token: str
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _successor(token: str) -> str:
+    key = hashlib.sha256(f"kriya.refresh-token:{settings.SECRET_KEY}".encode()).digest()
+    digest = hmac.new(key, token.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _idle_expiry(session: Session, now: datetime) -> datetime:
+    return min(now + timedelta(days=settings.REFRESH_TOKEN_IDLE_DAYS), session.expires_at)
+
+
+def _record(session: Session, access: IssuedToken, *, ip_address: str | None, user_agent: str) -> AuditToken:
+    return AuditToken(
+        user_id=session.user_id,
+        session=session,
+        jti=access.jti,
+        token_version=session.user.token_version,
+        issued_at=access.issued_at,
+        expires_at=access.expires_at,
+        ip_address=ip_address,
+        user_agent=user_agent,
+    )
+
+
+def start_session(*, user: User, ip_address: str | None, user_agent: str, device_name: str = "") -> SessionTokens:
+    """A new session for user with its first access and refresh tokens; call inside the sign-in's transaction."""
+    now = timezone.now()
+    refresh_token = secrets.token_urlsafe(32)
+    session = Session(
+        id=uuid.uuid4(), user=user, refresh_token_hash=hash_refresh_token(refresh_token), device_name=device_name,
+        created_at=now, last_used_at=now, expires_at=now + timedelta(days=settings.SESSION_MAX_DAYS),
+        ip_address=ip_address, user_agent=user_agent,
+    )
+    session.idle_expires_at = _idle_expiry(session, now)
+    access = issue_token(user, session=session, now=now)
+    session.save(force_insert=True)
+    _record(session, access, ip_address=ip_address, user_agent=user_agent).save(force_insert=True)
+    return SessionTokens(user=user, session=session, access=access, refresh_token=refresh_token)
+
+
+def _check_live(session: Session, now: datetime) -> None:
+    if session.revoked_at is not None:
+        raise InvalidRefreshToken("Session has been revoked")
+    if min(session.expires_at, session.idle_expires_at) <= now:
+        raise InvalidRefreshToken("Session has expired")
+    if not session.user.is_active:
+        raise InvalidRefreshToken("User account is disabled")
+
+
+def _locked_session(**lookup) -> Session | None:
+    # Only the session row is locked: validate-token and logout never wait on a refresh.
+    return Session.objects.select_for_update(of=("self",)).select_related("user").filter(**lookup).first()
+
+
+def refresh_session(*, refresh_token: str, ip_address: str | None, user_agent: str) -> SessionTokens:
+    """Exchange a refresh token for a new access token and the session's next refresh token.
+
+    Raises InvalidRefreshToken; with reuse=True the session has been revoked (and that is committed).
+    """
+    now = timezone.now()
+    token_hash = hash_refresh_token(refresh_token)
+    with transaction.atomic():
+        session = _locked_session(refresh_token_hash=token_hash)
+        if session is not None:  # the session's current token: rotate it
+            _check_live(session, now)
+            successor = _successor(refresh_token)
+            RotatedRefreshToken.objects.create(token_hash=token_hash, session=session, rotated_at=now)
+            session.refresh_token_hash = hash_refresh_token(successor)
+        else:
+            session, successor = _retried(token_hash, refresh_token, now)
+        if successor is not None:
+            session.last_used_at = now
+            session.idle_expires_at = _idle_expiry(session, now)
+            session.save(update_fields=["refresh_token_hash", "last_used_at", "idle_expires_at"])
+            access = issue_token(session.user, session=session, now=now)
+            _record(session, access, ip_address=ip_address, user_agent=user_agent).save(force_insert=True)
+    if successor is None:  # raised only now, so that the revocation above is committed
+        raise InvalidRefreshToken("Refresh token has already been used", reuse=True, session=session)
+    return SessionTokens(user=session.user, session=session, access=access, refresh_token=successor)
+
+
+def _retried(token_hash: str, refresh_token: str, now: datetime) -> tuple[Session, str | None]:
+    """An already rotated token: within the reuse interval, the session's current token; later, theft,
+    which revokes the session (no successor)."""
+    rotated = RotatedRefreshToken.objects.filter(token_hash=token_hash).first()
+    if rotated is None:
+        raise InvalidRefreshToken("Invalid refresh token")
+    session = _locked_session(pk=rotated.session_id)
+    _check_live(session, now)
+    if now - rotated.rotated_at > timedelta(seconds=settings.REFRESH_REUSE_SECONDS):
+        Session.objects.filter(pk=session.pk).revoke(reason="refresh_token_reused", now=now)
+        return session, None
+    successor = refresh_token
+    for _ in range(SUCCESSORS_SEARCHED):
+        successor = _successor(successor)
+        if hash_refresh_token(successor) == session.refresh_token_hash:
+            return session, successor
+    raise InvalidRefreshToken("Refresh token has already been used")
+
+
+def live_sessions(user: User, *, limit: int = 100):
+    return Session.objects.live().filter(user=user).order_by("-created_at")[:limit]
+
+
+def session_for_refresh_token(refresh_token: str) -> uuid.UUID | None:
+    """The session a refresh token belongs to (current or rotated), for per-session rate limits."""
+    token_hash = hash_refresh_token(refresh_token)
+    session_id = Session.objects.filter(refresh_token_hash=token_hash).values_list("id", flat=True).first()
+    if session_id is None:
+        session_id = RotatedRefreshToken.objects.filter(token_hash=token_hash).values_list("session_id", flat=True).first()
+    return session_id
