@@ -1,5 +1,6 @@
 """Operations that span several models: find or create the user, record and issue a token."""
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -52,11 +53,12 @@ def register_or_login(
     """
     if code is not None:
         otp.check_code(phone_number=phone_number, code=code)  # outside the transaction: a wrong guess stays counted
-    with transaction.atomic():
+    user = User.objects.filter(phone_number=phone_number).first()
+    created = False
+    # The common sign-in, a known phone without a code, writes in one statement: no transaction to open.
+    with transaction.atomic() if code is not None or user is None else contextlib.nullcontext():
         if code is not None:
             otp.consume_code(phone_number=phone_number, code=code)  # rolled back if the login fails below
-        user = User.objects.filter(phone_number=phone_number).first()
-        created = False
         if user is None:
             if not first_name:
                 raise ValidationError({"first_name": ["This field is required to register a new phone number."]})

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
 
 from .models import AuditToken, RotatedRefreshToken, Session, User
@@ -82,9 +83,40 @@ def start_session(*, user: User, ip_address: str | None, user_agent: str, device
     )
     session.idle_expires_at = _idle_expiry(session, now)
     access = issue_token(user, session=session, now=now)
-    session.save(force_insert=True)
-    _record(session, access, ip_address=ip_address, user_agent=user_agent).save(force_insert=True)
+    _write_together(session, _record(session, access, ip_address=ip_address, user_agent=user_agent))
     return SessionTokens(user=user, session=session, access=access, refresh_token=refresh_token)
+
+
+def _write_together(*rows, update=None) -> None:
+    """INSERT new rows of several models, and UPDATE a queryset with values (update=(queryset, values)),
+    in one statement on PostgreSQL: one round trip, atomic by itself. Elsewhere, in one transaction.
+    Round trips, and the commit's wait, are most of what a sign-in or a refresh costs."""
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            for row in rows:
+                row.save(force_insert=True)
+            if update is not None:
+                update[0].update(**update[1])
+        return
+    statements = []
+    for row in rows:
+        meta = row._meta
+        query = InsertQuery(type(row))
+        query.insert_values([field for field in meta.local_concrete_fields if field is not meta.auto_field], [row])
+        [statement] = query.get_compiler(connection=connection).as_sql()
+        statements.append(statement)
+    if update is not None:
+        queryset, values = update
+        query = queryset.query.chain(UpdateQuery)
+        query.add_update_values(values)
+        statements.append(query.get_compiler(connection=connection).as_sql())
+    # Data-modifying WITH clauses all run; Django's foreign keys are checked at commit, when every row is in.
+    *first, (sql, params) = statements
+    if first:
+        sql = "WITH " + ", ".join(f"q{n} AS ({part})" for n, (part, _) in enumerate(first)) + " " + sql
+        params = [param for _, part_params in first for param in part_params] + list(params)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _check_live(session: Session, now: datetime) -> None:
@@ -110,19 +142,21 @@ def refresh_session(*, refresh_token: str, ip_address: str | None, user_agent: s
     token_hash = hash_refresh_token(refresh_token)
     with transaction.atomic():
         session = _locked_session(refresh_token_hash=token_hash)
+        rotated = []
         if session is not None:  # the session's current token: rotate it
             _check_live(session, now)
             successor = _successor(refresh_token)
-            RotatedRefreshToken.objects.create(token_hash=token_hash, session=session, rotated_at=now)
+            rotated.append(RotatedRefreshToken(token_hash=token_hash, session=session, rotated_at=now))
             session.refresh_token_hash = hash_refresh_token(successor)
         else:
             session, successor = _retried(token_hash, refresh_token, now)
         if successor is not None:
             session.last_used_at = now
             session.idle_expires_at = _idle_expiry(session, now)
-            session.save(update_fields=["refresh_token_hash", "last_used_at", "idle_expires_at"])
             access = issue_token(session.user, session=session, now=now)
-            _record(session, access, ip_address=ip_address, user_agent=user_agent).save(force_insert=True)
+            changes = {name: getattr(session, name) for name in ("refresh_token_hash", "last_used_at", "idle_expires_at")}
+            record = _record(session, access, ip_address=ip_address, user_agent=user_agent)
+            _write_together(*rotated, record, update=(Session.objects.filter(pk=session.pk), changes))
     if successor is None:  # raised only now, so that the revocation above is committed
         raise InvalidRefreshToken("Refresh token has already been used", reuse=True, session=session)
     return SessionTokens(user=session.user, session=session, access=access, refresh_token=successor)

@@ -37,9 +37,10 @@ def engine_name(engine="auto"):
     return engine
 
 
-def measure(url, *, method="GET", headers=None, body=None, connections=32, duration=5.0, engine="auto"):
+def measure(url, *, method="GET", headers=None, body=None, bodies=None, connections=32, duration=5.0, engine="auto"):
+    """bodies: a list of request bodies, each sent once in turn (single-use credentials), instead of body."""
     run = _wrk if engine_name(engine) == "wrk" else _python
-    return run(url, method, headers or {}, body, connections, duration)
+    return run(url, method, headers or {}, bodies or body, connections, duration)
 
 
 # --- wrk ---------------------------------------------------------------------------------------
@@ -49,6 +50,7 @@ _WRK_SCRIPT = """
 wrk.method = [==[{method}]==]
 {body}
 {headers}
+{bodies}
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('BENCH_JSON {{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,'
@@ -59,11 +61,28 @@ end
 """
 
 
+def _wrk_bodies(bodies, threads):
+    # Each wrk thread has its own Lua state: thread k sends bodies k, k + threads, k + 2 * threads, ...
+    items = ",\n".join(f"[==[{b}]==]" for b in bodies)
+    return f"""
+local bodies = {{ {items} }}
+local started = 0
+function setup(thread) thread:set("index", started); started = started + 1 end
+function request()
+  local body = bodies[index % #bodies + 1]
+  index = index + {threads}
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
 def _wrk(url, method, headers, body, connections, duration):
     # Long-bracket strings [==[...]==] need no escaping for tokens, keys and JSON.
+    bodies = body if isinstance(body, list) else None
     script = _WRK_SCRIPT.format(
         method=method,
-        body=f"wrk.body = [==[{body}]==]" if body else "",
+        body=f"wrk.body = [==[{body}]==]" if body and not bodies else "",
+        bodies=_wrk_bodies(bodies, min(2, connections)) if bodies else "",
         headers="\n".join(f"wrk.headers[ [==[{k}]==] ] = [==[{v}]==]" for k, v in headers.items()),
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-") as lua:
@@ -90,17 +109,24 @@ def _wrk(url, method, headers, body, connections, duration):
 
 def _python(url, method, headers, body, connections, duration):
     parts = urlsplit(url)
-    data = (body or "").encode()
-    head = [f"{method} {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1",
-            f"Host: {parts.netloc}", f"Content-Length: {len(data)}"]
-    head += [f"{k}: {v}" for k, v in headers.items()]
-    request = ("\r\n".join(head) + "\r\n\r\n").encode() + data
+
+    def request_for(text):
+        data = (text or "").encode()
+        head = [f"{method} {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1",
+                f"Host: {parts.netloc}", f"Content-Length: {len(data)}"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        return ("\r\n".join(head) + "\r\n\r\n").encode() + data
+
+    # Several bodies: each connection sends its own share of them in turn.
+    requests = [request_for(text) for text in body] if isinstance(body, list) else [request_for(body)]
     procs = min(os.cpu_count() or 2, 2, connections)
     shares = [connections // procs + (i < connections % procs) for i in range(procs)]
     start = time.time()  # wall clock: shared by all processes
     deadline = start + duration
+    first = [sum(shares[:i]) for i in range(procs)]
     with multiprocessing.get_context("fork").Pool(procs, initializer=_default_signals) as pool:
-        outs = pool.starmap(_process, [(parts.hostname, parts.port or 80, request, n, deadline) for n in shares])
+        outs = pool.starmap(_process, [(parts.hostname, parts.port or 80, requests, n, start_at, connections, deadline)
+                                       for n, start_at in zip(shares, first)])
     elapsed = max(end for _, _, end in outs) - start
     latencies = sorted(x for lat, _, _ in outs for x in lat)
     errors = sum((err for _, err, _ in outs), Counter())
@@ -117,9 +143,11 @@ def _default_signals():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _process(host, port, request, connections, deadline):
+def _process(host, port, requests, connections, first, stride, deadline):
     results = [([], Counter()) for _ in range(connections)]
-    threads = [threading.Thread(target=_connection, args=(host, port, request, deadline, *r)) for r in results]
+    # connection c sends requests[c], requests[c + stride], ...: no request is sent twice until all were
+    threads = [threading.Thread(target=_connection, args=(host, port, requests[first + n::stride] or requests, deadline, *r))
+               for n, r in enumerate(results)]
     for t in threads:
         t.start()
     for t in threads:
@@ -127,10 +155,12 @@ def _process(host, port, request, connections, deadline):
     return [x for lat, _ in results for x in lat], sum((err for _, err in results), Counter()), time.time()
 
 
-def _connection(host, port, request, deadline, latencies, errors):
+def _connection(host, port, requests, deadline, latencies, errors):
     """One client connection: send, read the whole response, repeat; reconnect when the server closes."""
-    sock, buf = None, b""
+    sock, buf, sent = None, b"", 0
     while time.time() < deadline:
+        request = requests[sent % len(requests)]
+        sent += 1
         phase = "connect"
         try:
             if sock is None:

@@ -451,3 +451,13 @@ def test_purge_removes_sessions_ended_long_ago_and_keeps_the_rest(sign_in, refre
     assert list(Session.objects.values_list("id", flat=True)) == [uuid.UUID(recent["session_id"])]
     assert not RotatedRefreshToken.objects.exists()
     assert "1 session" in capsys.readouterr().out
+
+
+@pytest.mark.postgres
+def test_a_sign_in_is_two_round_trips_and_a_refresh_four(sign_in, refresh, django_assert_num_queries):
+    # Round trips, and the commit's wait, are most of what these cost: the writes go in one statement.
+    sign_in()
+    with django_assert_num_queries(2):  # SELECT the user; INSERT the session and its token record
+        body = sign_in()
+    with django_assert_num_queries(4):  # BEGIN; SELECT ... FOR UPDATE; INSERT, INSERT, UPDATE together; COMMIT
+        assert refresh(body["refresh_token"]).status_code == 200
