@@ -19,6 +19,6 @@ class Command(BaseCommand):
         user = User.objects.filter(phone_number=phone).first()
         if user is None:
             raise CommandError(f"No user with phone number {phone}.")
-        user.revoke_tokens()
+        user.revoke_tokens(reason="admin_revoked")
         log_event("admin_revoked", user=user, via="manage.py revoke_tokens")
         self.stdout.write(f"Revoked every token of {phone} (token_version is now {user.token_version}).")
