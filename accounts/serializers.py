@@ -190,6 +190,13 @@ class RevocationQuerySerializer(serializers.Serializer):
     after = serializers.IntegerField(required=False, min_value=0, help_text="The cursor of the previous answer")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
 
+    def validate(self, attrs):
+        # A follower that misspells after= would silently restart from now and miss events: refuse it.
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown parameter."] for name in unknown})
+        return attrs
+
 
 class RevocationEventSerializer(serializers.Serializer):
     id = serializers.IntegerField()

@@ -138,7 +138,8 @@ def test_a_cursor_older_than_the_retention_is_gone(feed, make_user, settings, ti
 
 
 @pytest.mark.parametrize("params, field", [({"after": "abc"}, "after"), ({"after": "-1"}, "after"),
-                                           ({"after": "0", "limit": "0"}, "limit"), ({"after": "0", "limit": "1001"}, "limit")])
+                                           ({"after": "0", "limit": "0"}, "limit"), ({"after": "0", "limit": "1001"}, "limit"),
+                                           ({"afer": "3"}, "afer")])
 def test_a_malformed_cursor_or_limit_is_a_400_naming_it(feed, params, field):
     assert list(feed(expect=400, **params)) == [field]
 
