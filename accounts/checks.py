@@ -61,7 +61,7 @@ def check_startup(app_configs, **kwargs):
 
 
 DEVELOPMENT_SMS_BACKENDS = ("console", "locmem", "accounts.sms.ConsoleBackend", "accounts.sms.LocmemBackend")
-THROTTLE_SCOPES = ("register_ip", "register_phone", "otp_ip", "otp_phone", "user", "refresh_ip", "refresh_session")
+THROTTLE_SCOPES = ("register_ip", "register_phone", "otp_ip", "otp_phone", "user", "refresh_ip", "refresh_session", "account_ip")
 _RATE = re.compile(r"^[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 

@@ -68,6 +68,12 @@ class UserThrottle(SettingsRateThrottle):
         return self.key_for(str(user.pk) if user is not None else self.get_ident(request))
 
 
+class AccountIPThrottle(IPRateThrottle):
+    """For the account changes (profile, phone, deletion), on top of the per-user limit."""
+
+    scope = "account_ip"
+
+
 class RefreshIPThrottle(IPRateThrottle):
     scope = "refresh_ip"
 

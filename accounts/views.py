@@ -12,11 +12,15 @@ from rest_framework.views import APIView
 
 from . import otp, revocations, services, sessions, sms
 from .authentication import TokenAuthentication
-from .events import log_event
+from .events import log_event, mask_phone
 from .permissions import HasPlaneAPIKey
 from .schema import error_responses
 from .models import Session
 from .serializers import (
+    DeleteAccountSerializer,
+    PhoneChangedSerializer,
+    PhoneVerifySerializer,
+    ProfileUpdateSerializer,
     HealthSerializer,
     LogoutQuerySerializer,
     MessageSerializer,
@@ -36,6 +40,7 @@ from .serializers import (
     ValidateTokenSerializer,
 )
 from .throttling import (
+    AccountIPThrottle,
     OtpIPThrottle,
     OtpPhoneThrottle,
     RefreshIPThrottle,
@@ -132,9 +137,80 @@ class UserView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
 
+    def get_throttles(self):
+        changes = [AccountIPThrottle()] if self.request.method != "GET" else []
+        return [*super().get_throttles(), *changes]
+
     @extend_schema(parameters=[TOKEN_QUERY], responses={200: UserSerializer, **error_responses(401)}, summary="The token's user")
     def get(self, request):
         return Response(UserSerializer(request.user).data)
+
+    @extend_schema(request=ProfileUpdateSerializer, responses={200: UserSerializer, **error_responses(401)},
+                   summary="Change the user's own name or email")
+    def patch(self, request):
+        serializer = ProfileUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        changed = services.update_profile(user=request.user, **serializer.validated_data)
+        log_event("profile_updated", request=request, user=request.user, fields=changed)
+        return Response(UserSerializer(request.user).data)
+
+    @extend_schema(request=DeleteAccountSerializer, responses={200: MessageSerializer, **error_responses(401)},
+                   summary="Delete the user's own account (with a fresh code to the phone when PHONE_VERIFICATION=sms)")
+    def delete(self, request):
+        serializer = DeleteAccountSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user_id, phone = request.user.pk, request.user.phone_number
+        try:
+            services.delete_account(user=request.user, **serializer.validated_data)
+        except otp.InvalidCode:
+            raise ValidationError({"detail": "Invalid or expired code"}) from None
+        log_event("account_deleted", request=request, user_id=str(user_id), phone=phone)
+        return Response({"success": True, "message": "Account deleted"})
+
+
+class PhoneChangeView(APIView):
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [UserThrottle, AccountIPThrottle, OtpPhoneThrottle]
+
+    @extend_schema(request=OtpRequestSerializer, responses={200: OtpRequestResponseSerializer, **error_responses(401)},
+                   summary="Text a code to the new phone number (the same answer whether or not it is taken)")
+    def post(self, request):
+        serializer = OtpRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        phone = serializer.validated_data["phone_number"]
+        if phone == request.user.phone_number:
+            raise ValidationError({"phone_number": ["This is already your phone number."]})
+        response = send_code(request, phone)
+        log_event("phone_change_requested", request=request, user=request.user, new_phone=mask_phone(phone))
+        return response
+
+
+class PhoneVerifyView(APIView):
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [UserThrottle, AccountIPThrottle]
+
+    @extend_schema(request=PhoneVerifySerializer, responses={200: PhoneChangedSerializer, **error_responses(401, 409)},
+                   summary="Move the account to the new phone number with its code; every token and session ends")
+    def post(self, request):
+        serializer = PhoneVerifySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            previous = services.change_phone(user=request.user, **serializer.validated_data)
+        except otp.InvalidCode:
+            raise ValidationError({"detail": "Invalid or expired code"}) from None
+        except services.PhoneTaken:
+            raise PhoneTaken() from None
+        log_event("phone_changed", request=request, user=request.user, previous_phone=mask_phone(previous))
+        message = "Phone number changed. Sign in again with the new number."
+        return Response(PhoneChangedSerializer({"success": True, "message": message, "user": request.user}).data)
+
+
+class PhoneTaken(APIException):
+    status_code = 409
+    default_detail = "This phone number belongs to another account."
+    default_code = "phone_taken"
 
 
 class LogoutView(APIView):
@@ -238,16 +314,21 @@ class OtpRequestView(APIView):
     def post(self, request):
         serializer = OtpRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            issued = services.request_code(**serializer.validated_data)
-        except otp.TooManyCodes as exc:
-            raise Throttled(wait=exc.retry_after, detail=exc.reason) from None
-        except sms.SmsError:
-            log_event("otp_failed", request=request, phone=serializer.validated_data["phone_number"], reason="not sent")
-            raise SmsUnavailable() from None
-        log_event("otp_sent", request=request, phone=issued.phone_number)
-        body = {"success": True, "message": "Verification code sent", "expires_in": issued.expires_in, "resend_after": issued.resend_after}
-        return Response(OtpRequestResponseSerializer(body).data)
+        return send_code(request, serializer.validated_data["phone_number"])
+
+
+def send_code(request, phone_number: str) -> Response:
+    """Text phone_number a new code; the answer of otp/request and of a phone change."""
+    try:
+        issued = services.request_code(phone_number=phone_number)
+    except otp.TooManyCodes as exc:
+        raise Throttled(wait=exc.retry_after, detail=exc.reason) from None
+    except sms.SmsError:
+        log_event("otp_failed", request=request, phone=phone_number, reason="not sent")
+        raise SmsUnavailable() from None
+    log_event("otp_sent", request=request, phone=issued.phone_number)
+    body = {"success": True, "message": "Verification code sent", "expires_in": issued.expires_in, "resend_after": issued.resend_after}
+    return Response(OtpRequestResponseSerializer(body).data)
 
 
 class HealthView(APIView):

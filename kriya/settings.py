@@ -223,5 +223,6 @@ THROTTLE_RATES = {
     "user": "120/min",
     "refresh_ip": "60/min",
     "refresh_session": "10/min",
+    "account_ip": "30/min",
     **env.dict("THROTTLE_RATES", default={}),
 }

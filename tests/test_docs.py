@@ -45,8 +45,14 @@ def test_the_docs_page_points_at_the_schema(api_client):
 CONTRACT = {
     "/api/auth/register": ["post"],
     "/api/auth/validate-token": ["post"],
-    "/api/auth/user": ["get"],
+    "/api/auth/user": ["delete", "get", "patch"],
+    "/api/auth/user/phone": ["post"],
+    "/api/auth/user/phone/verify": ["post"],
     "/api/auth/logout": ["delete"],
+    "/api/auth/token/refresh": ["post"],
+    "/api/auth/sessions": ["get"],
+    "/api/auth/sessions/{session_id}": ["delete"],
+    "/api/auth/revocations": ["get"],
     "/health": ["get"],
 }
 
