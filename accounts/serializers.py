@@ -134,3 +134,13 @@ class MessageSerializer(serializers.Serializer):
 class HealthSerializer(serializers.Serializer):
     status = serializers.CharField()
     database = serializers.CharField()
+
+
+class ReadinessSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(["ready", "degraded", "unready"])
+    database = serializers.ChoiceField(["ok", "unavailable"])
+    cache = serializers.ChoiceField(["ok", "unavailable"], help_text="Where the rate-limit counts live (CACHE_URL)")
+
+
+class LivenessSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(["alive"])

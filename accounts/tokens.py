@@ -21,12 +21,28 @@ REQUIRED_CLAIMS = ["user_id", "phone_number", "token_version", "exp", "iat", "is
 USER_FIELDS = ("id", "phone_number", "first_name", "last_name", "email", "created_at", "token_version", "is_active")
 
 
+# Each refusal's reason, mapped to the few outcomes metrics count (accounts/metrics.py); any other is "invalid".
+REASON_OUTCOMES = {
+    "Token has been revoked": "revoked",
+    "Token has expired": "expired",
+    "Token is malformed": "malformed",
+    "Token was signed with an unknown key": "unknown_key",
+    "Token signature is invalid": "bad_signature",
+    "User not found": "unknown_user",
+    "User account is disabled": "disabled",
+}
+
+
 class InvalidToken(Exception):
     """The token must not be accepted; reason is safe to show to the caller."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+    @property
+    def outcome(self) -> str:
+        return REASON_OUTCOMES.get(self.reason, "invalid")
 
 
 @dataclass(frozen=True)

@@ -1,29 +1,39 @@
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
-from django.views import defaults
+from django.http import HttpResponse, JsonResponse
+from django.views import View, defaults
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import APIException, Throttled, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import otp, services, sms
+from . import metrics, otp, services, sms
 from .authentication import TokenAuthentication
 from .events import log_event
-from .permissions import HasPlaneAPIKey
+from .permissions import HasPlaneAPIKey, may_read_metrics
 from .schema import error_responses
 from .serializers import (
     HealthSerializer,
+    LivenessSerializer,
     MessageSerializer,
     OtpRequestResponseSerializer,
     OtpRequestSerializer,
+    ReadinessSerializer,
     RegisterResponseSerializer,
     RegisterSerializer,
     UserSerializer,
     ValidateTokenResponseSerializer,
     ValidateTokenSerializer,
 )
-from .throttling import OtpIPThrottle, OtpPhoneThrottle, RegisterIPThrottle, RegisterPhoneThrottle, UserThrottle
+from .throttling import (
+    STORE_ERRORS,
+    OtpIPThrottle,
+    OtpPhoneThrottle,
+    RegisterIPThrottle,
+    RegisterPhoneThrottle,
+    UserThrottle,
+    check_store,
+)
 from .tokens import InvalidToken, user_for_token
 
 TOKEN_QUERY = OpenApiParameter("token", str, description="The user's JWT, instead of an Authorization: Bearer header")
@@ -48,6 +58,7 @@ class RegisterView(APIView):
             log_event("otp_failed", request=request, phone=serializer.validated_data["phone_number"], reason="invalid code")
             raise ValidationError({"detail": "Invalid or expired code"}) from None
         log_event("registered" if result.created else "logged_in", request=request, user=result.user)
+        metrics.count_login(result.created)
         body = {"success": True, "message": result.message, "token": result.token, "user": result.user, "expires_at": result.expires_at}
         return Response(RegisterResponseSerializer(body).data)
 
@@ -70,8 +81,10 @@ class ValidateTokenView(APIView):
         try:
             user = user_for_token(serializer.validated_data["token"])
         except InvalidToken as exc:
+            metrics.count_validation(exc.outcome)
             log_event("validate_failed", request=request, reason=exc.reason)
             return Response({"valid": False, "user": None, "message": exc.reason})
+        metrics.count_validation("valid")
         return Response({"valid": True, "user": UserSerializer(user).data, "message": "Token is valid"})
 
 
@@ -119,13 +132,33 @@ class OtpRequestView(APIView):
         try:
             issued = services.request_code(**serializer.validated_data)
         except otp.TooManyCodes as exc:
+            metrics.count_throttled("otp_code")  # the database's per-phone limits
             raise Throttled(wait=exc.retry_after, detail=exc.reason) from None
         except sms.SmsError:
+            metrics.count_otp_send(sent=False)
             log_event("otp_failed", request=request, phone=serializer.validated_data["phone_number"], reason="not sent")
             raise SmsUnavailable() from None
+        metrics.count_otp_send(sent=True)
         log_event("otp_sent", request=request, phone=issued.phone_number)
         body = {"success": True, "message": "Verification code sent", "expires_in": issued.expires_in, "resend_after": issued.resend_after}
         return Response(OtpRequestResponseSerializer(body).data)
+
+
+def database_reachable() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return False
+    return True
+
+
+def cache_reachable() -> bool:
+    try:
+        check_store()
+    except STORE_ERRORS:
+        return False
+    return True
 
 
 class HealthView(APIView):
@@ -134,12 +167,53 @@ class HealthView(APIView):
 
     @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, summary="Liveness with a database round trip")
     def get(self, request):
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-        except DatabaseError:
+        if not database_reachable():
             return Response({"status": "unhealthy", "database": "unavailable"}, status=503)
         return Response({"status": "healthy", "database": "ok"})
+
+
+class ReadinessView(APIView):
+    """Whether to send this instance traffic: 503 without the database, which every endpoint needs.
+
+    Without the cache it stays 200, "degraded": the throttles fail open (otp/request closed), and the cache is
+    usually shared, so failing readiness would take every instance, and Plane's validate-token, out at once.
+    """
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={200: ReadinessSerializer, 503: ReadinessSerializer},
+        summary="Readiness: the database (503 when unreachable) and the rate-limit cache (degraded when unreachable)",
+    )
+    def get(self, request):
+        database, cache = database_reachable(), cache_reachable()
+        status = "unready" if not database else "ready" if cache else "degraded"
+        body = {"status": status, "database": "ok" if database else "unavailable", "cache": "ok" if cache else "unavailable"}
+        return Response(body, status=200 if database else 503)
+
+
+class LivenessView(APIView):
+    """The process answers: no database, no cache (a restart would not fix either)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: LivenessSerializer}, summary="Liveness: the process answers, whatever the database and cache do")
+    def get(self, request):
+        return Response({"status": "alive"})
+
+
+class MetricsView(View):
+    """Prometheus' scrape target (text format), for METRICS_ALLOWED_IPS or a Bearer METRICS_API_KEY."""
+
+    http_method_names = ["get", "head"]
+
+    def get(self, request):
+        if not may_read_metrics(request):
+            return JsonResponse({"detail": "You do not have permission to read the metrics."}, status=403)
+        body, content_type = metrics.exposition()
+        return HttpResponse(body, content_type=content_type)
 
 
 def _is_api(request) -> bool:
