@@ -6,11 +6,15 @@ default registry holds them. Labelled children are created once and kept, so cou
 is a dict lookup and an increment.
 """
 
+from pathlib import Path
+
 from django.conf import settings
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+if settings.PROMETHEUS_MULTIPROC_DIR:  # set for gunicorn, and seen by manage.py too: never fail on a missing directory
+    Path(settings.PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 disable_created_metrics()  # the *_created series double the output and say nothing an operator needs
 
 # validate-token answers in a few milliseconds: finer buckets there than prometheus_client's defaults.

@@ -1,5 +1,6 @@
 """Kriya settings. The only module that reads the environment (see .env.example)."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -230,3 +231,5 @@ METRICS_API_KEY = env.str("METRICS_API_KEY", default="")
 # Where gunicorn's workers write their metrics for /metrics to add up; gunicorn.conf.py makes a fresh
 # directory per instance when this is unset. Empty outside gunicorn: one process, prometheus_client's registry.
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if not PROMETHEUS_MULTIPROC_DIR:  # prometheus_client would take an empty one as set, and write into the cwd
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
