@@ -119,7 +119,7 @@ class _StoreHealth:
 store_health = _StoreHealth()
 
 
-class WindowRateThrottle(BaseThrottle):
+class SettingsRateThrottle(BaseThrottle):
     """At most N requests per fixed window (THROTTLE_RATES[scope], e.g. 30/min) for each get_cache_key().
 
     A subclass names its scope and implements get_cache_key() (None: not counted). fail_open says what a
@@ -170,12 +170,12 @@ class WindowRateThrottle(BaseThrottle):
         return max(1, math.ceil(self.window_end - time.time()))
 
 
-class IPRateThrottle(WindowRateThrottle):
+class IPRateThrottle(SettingsRateThrottle):
     def get_cache_key(self, request, view):
         return self.key_for(self.get_ident(request))  # REMOTE_ADDR, or what NUM_PROXIES trusted proxies saw
 
 
-class PhoneRateThrottle(WindowRateThrottle):
+class PhoneRateThrottle(SettingsRateThrottle):
     """Counts by the normalized phone number, so +1 (650) 253-0001 and +16502530001 share one limit."""
 
     def get_cache_key(self, request, view):
@@ -208,7 +208,7 @@ class OtpPhoneThrottle(PhoneRateThrottle):
     fail_open = False
 
 
-class UserThrottle(WindowRateThrottle):
+class UserThrottle(SettingsRateThrottle):
     """For the token-authenticated endpoints; they answer 401 before throttling, so a user is always known."""
 
     scope = "user"
