@@ -56,6 +56,11 @@ def parse_rate(rate: str | None) -> tuple[int, int] | None:
     return int(count), PERIODS[period.strip()[0]]
 
 
+def counts_in_database() -> bool:
+    """Whether the counts live in the database (CACHE_URL=dbcache://, the default) rather than the cache."""
+    return isinstance(caches["default"], DatabaseCache)
+
+
 def count_hit(key: str, *, period: int, window_end: int) -> int:
     """Add one to key's count (key names its window) and return the new count, atomically in any store."""
     store = caches["default"]
@@ -77,13 +82,8 @@ def count_hit(key: str, *, period: int, window_end: int) -> int:
 
 
 def check_store() -> None:
-    """One round trip to where the counts live; raises what an unreachable store raises (readiness)."""
-    store = caches["default"]
-    if isinstance(store, DatabaseCache):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM throttle_counts LIMIT 1")
-    else:
-        store.get("kriya:ready")
+    """One round trip to the cache that holds the counts; raises what an unreachable one raises (readiness)."""
+    caches["default"].get("kriya:ready")
 
 
 class _StoreHealth:

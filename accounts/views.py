@@ -33,6 +33,7 @@ from .throttling import (
     RegisterPhoneThrottle,
     UserThrottle,
     check_store,
+    counts_in_database,
 )
 from .tokens import InvalidToken, user_for_token
 
@@ -153,7 +154,9 @@ def database_reachable() -> bool:
     return True
 
 
-def cache_reachable() -> bool:
+def cache_reachable(database: bool) -> bool:
+    if counts_in_database():
+        return database  # the same database: not a second wait on it when it is down
     try:
         check_store()
     except STORE_ERRORS:
@@ -187,7 +190,8 @@ class ReadinessView(APIView):
         summary="Readiness: the database (503 when unreachable) and the rate-limit cache (degraded when unreachable)",
     )
     def get(self, request):
-        database, cache = database_reachable(), cache_reachable()
+        database = database_reachable()
+        cache = cache_reachable(database)
         status = "unready" if not database else "ready" if cache else "degraded"
         body = {"status": status, "database": "ok" if database else "unavailable", "cache": "ok" if cache else "unavailable"}
         return Response(body, status=200 if database else 503)

@@ -35,7 +35,7 @@ PLANE_API_KEYS = [key for key in env.list("PLANE_API_KEY", default=[]) if key] o
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-SECURE_REDIRECT_EXEMPT = [r"^health(/ready|/live)?/?$"]  # load balancers probe over plain HTTP
+SECURE_REDIRECT_EXEMPT = [r"^health(/ready|/live)?/?$", r"^metrics/?$"]  # probes and Prometheus use plain HTTP inside
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
@@ -202,8 +202,8 @@ TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="
 SMS_WEBHOOK_URL = env.str("SMS_WEBHOOK_URL", default="")
 SMS_WEBHOOK_SECRET = env.str("SMS_WEBHOOK_SECRET", default="")
 
-# Throttle state must be shared by every gunicorn worker and host: the database by default (its table is
-# created by `manage.py migrate`), or redis://host:6379/0. max_entries: culling would forget throttles.
+# Where the rate-limit counts live, shared by every gunicorn worker and host: with the database cache (the
+# default) the table throttle_counts that `manage.py migrate` creates; with redis://host:6379/0, Redis.
 CACHES = {"default": env.cache("CACHE_URL", default="dbcache://kriya_cache?max_entries=100000")}
 # A Redis that is down or hung costs a request at most this long before its throttle fails open or closed
 # (redis-py would otherwise wait for the kernel's TCP timeouts).

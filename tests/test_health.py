@@ -63,3 +63,11 @@ def test_the_schema_documents_ready_and_live(api_client):
     assert set(ready) == {"200", "503"}
     assert set(document["paths"]["/health/live"]["get"]["responses"]) == {"200"}
     assert "/metrics" not in document["paths"]  # Prometheus' text format, documented in the README
+
+
+def test_probes_and_metrics_stay_on_plain_http_when_https_is_enforced(api_client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    for path in ("/health", "/health/ready", "/health/live", "/metrics"):
+        assert api_client.get(path).status_code == 200, path
+    assert api_client.get("/api/auth/user").status_code == 301
