@@ -158,6 +158,8 @@ SPECTACULAR_SETTINGS = {
         "securitySchemes": {"planeApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
     },
     "PREPROCESSING_HOOKS": ["accounts.schema.document_paths_without_trailing_slash"],
+    # /health/ready's database and cache fields share one choice set: one schema component for both.
+    "ENUM_NAME_OVERRIDES": {"DependencyStatusEnum": ["ok", "unavailable"]},
 }
 
 LOGGING = {
