@@ -46,10 +46,25 @@ def on_starting(server):
         stale.unlink()
 
 
+def pre_fork(server, worker):
+    # Each worker gets the lowest slot no live worker holds (an exited one is reaped before its replacement forks).
+    taken = {getattr(live, "metrics_slot", None) for live in server.WORKERS.values()}
+    worker.metrics_slot = next(slot for slot in range(len(taken) + 1) if slot not in taken)
+
+
+def post_fork(server, worker):
+    # Name this worker's metric files by its slot rather than its pid: a replacement (max_requests, a timeout)
+    # carries on its predecessor's counts in the same files, instead of leaving one more set of files per
+    # recycle for every scrape to read. Runs before the app, and so every metric, is loaded (no preload_app).
+    from prometheus_client import values
+
+    values.ValueClass = values.MultiProcessValue(lambda: f"worker{worker.metrics_slot}")
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid, path=str(metrics_dir))  # its counts stay; its live gauges go
+    multiprocess.mark_process_dead(f"worker{worker.metrics_slot}", path=str(metrics_dir))  # drops only live gauges
 
 
 def on_exit(server):
