@@ -263,3 +263,13 @@ class RevocationEventSerializer(serializers.Serializer):
 class RevocationFeedSerializer(serializers.Serializer):
     events = RevocationEventSerializer(many=True)
     cursor = serializers.CharField(help_text="Pass it as after= next time; follow it until events is empty")
+
+
+class ReadinessSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(["ready", "degraded", "unready"])
+    database = serializers.ChoiceField(["ok", "unavailable"])
+    cache = serializers.ChoiceField(["ok", "unavailable"], help_text="Where the rate-limit counts live (CACHE_URL)")
+
+
+class LivenessSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(["alive"])
