@@ -1,5 +1,5 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
 
 def document_paths_without_trailing_slash(endpoints, **kwargs):
@@ -22,9 +22,82 @@ FIELD_ERRORS = {  # {"field": ["message"]}, or {"detail": "..."} for a body that
     "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
 }
 
+# What each error status means, and a body it comes with, as clients see them.
+ERRORS = {
+    400: ("Invalid input: each field names what is wrong with it", {"phone_number": ["Enter a valid phone number."]}),
+    401: ("No usable token: missing, malformed, expired or revoked", {"detail": "Token has been revoked"}),
+    403: ("Forbidden", {"detail": "You do not have permission to perform this action."}),
+    405: ("This method is not allowed on this path", {"detail": 'Method "GET" not allowed.'}),
+    413: ("The request body is too large (16 KiB by default)", {"detail": "Request body is too large."}),
+    415: ("The body is not JSON (send Content-Type: application/json)",
+          {"detail": 'Unsupported media type "text/plain" in request.'}),
+    429: ("Too many requests: the Retry-After header says how many seconds to wait",
+          {"detail": "Request was throttled. Expected available in 42 seconds."}),
+    503: ("Temporarily unavailable (the database is unreachable); try again shortly",
+          {"detail": "Service temporarily unavailable"}),
+}
 
-def error_responses(*codes: int) -> dict:
-    """OpenAPI responses for the given error statuses, plus those every JSON endpoint can give."""
-    responses = {code: OpenApiResponse(DETAIL) for code in (*codes, 405, 413, 415, 429, 503)}
-    responses[400] = OpenApiResponse(FIELD_ERRORS, description="Invalid input, named by field")
+
+def error_responses(*codes: int, **descriptions: tuple[str, dict]) -> dict:
+    """OpenAPI responses for the given error statuses, plus those every JSON endpoint can give.
+
+    A keyword such as forbidden=("Wrong X-API-Key", {"detail": "Invalid API key"}) gives that status this
+    endpoint's own description and example (bad_request, unauthorized, forbidden, unavailable).
+    """
+    named = {"bad_request": 400, "unauthorized": 401, "forbidden": 403, "unavailable": 503}
+    own = {named[name]: value for name, value in descriptions.items()}
+    responses = {}
+    for code in sorted({*codes, 400, 405, 413, 415, 429, 503}):
+        description, body = own.get(code, ERRORS[code])
+        example = OpenApiExample(f"{code}", value=body, response_only=True, status_codes=[str(code)])
+        responses[code] = OpenApiResponse(FIELD_ERRORS if code == 400 else DETAIL, description=description, examples=[example])
     return responses
+
+
+# Realistic examples, shown by /docs and /redoc. Swagger UI's "Try it out" sends the first request example
+# as it stands, so it must work against a fresh Kriya (tests/test_docs.py sends each one).
+ADA = {
+    "id": "5b0f7d1e-4c3a-4f1e-9a57-2f0c6c1d8e42",
+    "phone_number": "+16502530001",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "email": "ada@example.com",
+    "created_at": "2026-01-15T09:30:00Z",
+}
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1c2VyX2lkIjoiNWIwZjdkMWUtNGMzYS00ZjFlLTlhNTctMmYwYzZjMWQ4ZTQyIn0."
+    "3q2-7wQz1bX3Qy0c5M3v2mJ8iY0dOqk1nE4b6H9sLxA"
+)
+
+REGISTER_EXAMPLES = [
+    OpenApiExample("A new phone number", request_only=True, value={
+        "phone_number": "+16502530001", "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}),
+    OpenApiExample("Logging in again", request_only=True, value={"phone_number": "+16502530001"},
+                   description="A known phone number: the profile fields are not needed, and never changed."),
+    OpenApiExample("With a verification code", request_only=True,
+                   value={"phone_number": "+16502530001", "first_name": "Ada", "code": "482913"},
+                   description="When phone verification is on: the code texted by POST /api/auth/otp/request."),
+    OpenApiExample("Registered", response_only=True, status_codes=["200"], value={
+        "success": True, "message": "Registration successful", "token": JWT, "user": ADA,
+        "expires_at": "2026-01-16T09:30:00Z"}),
+]
+VALIDATE_EXAMPLES = [
+    OpenApiExample("A token", request_only=True, value={"token": JWT}),
+    OpenApiExample("Valid", response_only=True, status_codes=["200"],
+                   value={"valid": True, "user": ADA, "message": "Token is valid"}),
+    OpenApiExample("Revoked", response_only=True, status_codes=["200"],
+                   value={"valid": False, "user": None, "message": "Token has been revoked"}),
+]
+USER_EXAMPLES = [OpenApiExample("The user", response_only=True, status_codes=["200"], value=ADA)]
+LOGOUT_EXAMPLES = [OpenApiExample("Logged out", response_only=True, status_codes=["200"],
+                                  value={"success": True, "message": "Logged out successfully"})]
+OTP_EXAMPLES = [
+    OpenApiExample("A phone number", request_only=True, value={"phone_number": "+16502530001"}),
+    OpenApiExample("Sent", response_only=True, status_codes=["200"], value={
+        "success": True, "message": "Verification code sent", "expires_in": 300, "resend_after": 60}),
+]
+HEALTH_EXAMPLES = [
+    OpenApiExample("Healthy", response_only=True, status_codes=["200"], value={"status": "healthy", "database": "ok"}),
+    OpenApiExample("Database down", response_only=True, status_codes=["503"],
+                   value={"status": "unhealthy", "database": "unavailable"}),
+]

@@ -1,7 +1,9 @@
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views import defaults
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.renderers import OpenApiYamlRenderer
+from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import APIException, Throttled, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -11,7 +13,15 @@ from . import otp, services, sms
 from .authentication import TokenAuthentication
 from .events import log_event
 from .permissions import HasPlaneAPIKey
-from .schema import error_responses
+from .schema import (
+    HEALTH_EXAMPLES,
+    LOGOUT_EXAMPLES,
+    OTP_EXAMPLES,
+    REGISTER_EXAMPLES,
+    USER_EXAMPLES,
+    VALIDATE_EXAMPLES,
+    error_responses,
+)
 from .serializers import (
     HealthSerializer,
     MessageSerializer,
@@ -36,8 +46,19 @@ class RegisterView(APIView):
 
     @extend_schema(
         request=RegisterSerializer,
-        responses={200: RegisterResponseSerializer, **error_responses(403)},
+        responses={
+            200: OpenApiResponse(RegisterResponseSerializer, description="Registered or logged in: the user's new token"),
+            **error_responses(
+                403, forbidden=("The account has been deactivated", {"detail": "User account is disabled"}),
+                unavailable=("Temporarily unavailable (the database is unreachable); try again shortly",
+                             {"detail": "Service temporarily unavailable"}),
+            ),
+        },
+        examples=REGISTER_EXAMPLES,
         summary="Register a new phone number or log an existing one in",
+        description="A new phone number needs first_name; a known one logs in and its profile is left as it is. "
+        "Phone numbers are accepted in any usual format with their country code (+1 (650) 253-0001) and "
+        "answered in E.164 (+16502530001).",
     )
     def post(self, request):
         serializer = RegisterSerializer(data=request.data)
@@ -53,15 +74,21 @@ class RegisterView(APIView):
 
 
 class ValidateTokenView(APIView):
-    """Plane's hot path: called on every Plane request, authenticated by X-API-Key."""
-
+    # Plane's hot path: called on every Plane request, authenticated by X-API-Key.
     authentication_classes = []
     permission_classes = [HasPlaneAPIKey]
 
     @extend_schema(
         request=ValidateTokenSerializer,
-        responses={200: ValidateTokenResponseSerializer, **error_responses(403)},
+        responses={
+            200: OpenApiResponse(ValidateTokenResponseSerializer, description="The verdict: valid with the user, "
+                                 "or not valid with the reason"),
+            **error_responses(403, forbidden=("X-API-Key is missing or wrong", {"detail": "Invalid API key"})),
+        },
+        examples=VALIDATE_EXAMPLES,
         summary="Check a user's token (an invalid token is a 200 with valid=false)",
+        description="For Plane's backend, with its X-API-Key. An expired, revoked or forged token is not an error "
+        "here: the answer is valid=false and the reason.",
         auth=[{"planeApiKey": []}],
     )
     def post(self, request):
@@ -80,7 +107,12 @@ class UserView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
 
-    @extend_schema(parameters=[TOKEN_QUERY], responses={200: UserSerializer, **error_responses(401)}, summary="The token's user")
+    @extend_schema(
+        parameters=[TOKEN_QUERY],
+        responses={200: OpenApiResponse(UserSerializer, description="The user the token belongs to"), **error_responses(401)},
+        examples=USER_EXAMPLES,
+        summary="The token's user",
+    )
     def get(self, request):
         return Response(UserSerializer(request.user).data)
 
@@ -90,7 +122,13 @@ class LogoutView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
 
-    @extend_schema(parameters=[TOKEN_QUERY], responses={200: MessageSerializer, **error_responses(401)}, summary="Revoke every token of the user")
+    @extend_schema(
+        parameters=[TOKEN_QUERY],
+        responses={200: OpenApiResponse(MessageSerializer, description="Every token of the user is revoked"),
+                   **error_responses(401)},
+        examples=LOGOUT_EXAMPLES,
+        summary="Revoke every token of the user",
+    )
     def delete(self, request):
         request.user.revoke_tokens()
         log_event("logged_out", request=request, user=request.user)
@@ -110,7 +148,12 @@ class OtpRequestView(APIView):
 
     @extend_schema(
         request=OtpRequestSerializer,
-        responses={200: OtpRequestResponseSerializer, **error_responses()},
+        responses={
+            200: OpenApiResponse(OtpRequestResponseSerializer, description="A code is on its way"),
+            **error_responses(unavailable=("The code could not be sent (or the database is unreachable); try "
+                                           "again later", {"detail": SmsUnavailable.default_detail})),
+        },
+        examples=OTP_EXAMPLES,
         summary="Text a one-time code to a phone (the same answer whether or not it has an account)",
     )
     def post(self, request):
@@ -132,7 +175,12 @@ class HealthView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, summary="Liveness with a database round trip")
+    @extend_schema(
+        responses={200: OpenApiResponse(HealthSerializer, description="Up, and the database answers"),
+                   503: OpenApiResponse(HealthSerializer, description="Up, but the database does not answer")},
+        examples=HEALTH_EXAMPLES,
+        summary="Liveness with a database round trip",
+    )
     def get(self, request):
         try:
             with connection.cursor() as cursor:
@@ -142,12 +190,45 @@ class HealthView(APIView):
         return Response({"status": "healthy", "database": "ok"})
 
 
+class PlainYamlRenderer(OpenApiYamlRenderer):
+    media_type = "text/plain"  # a browser shows it instead of downloading it
+    charset = "utf-8"
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI document: YAML (or ?format=json). Shown as text in a browser; ?download saves it as a file."""
+
+    def perform_content_negotiation(self, request, force=False):
+        if "format" not in request.query_params and "text/html" in request.headers.get("Accept", ""):
+            return PlainYamlRenderer(), PlainYamlRenderer.media_type
+        return super().perform_content_negotiation(request, force)
+
+    @extend_schema(exclude=True)
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        if "download" in request.query_params:
+            response["Content-Disposition"] = response["Content-Disposition"].replace("inline", "attachment", 1)
+        return response
+
+
 def _is_api(request) -> bool:
     return request.path.startswith(("/api/", "/health"))
 
 
+def bad_request(request, exception=None):
+    """JSON for API clients; a small page for people (templates/400.html and the others)."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception=None):
+    if _is_api(request):
+        return JsonResponse({"detail": "You do not have permission to perform this action."}, status=403)
+    return defaults.permission_denied(request, exception)
+
+
 def not_found(request, exception=None):
-    """JSON for API clients; Django's page for people (the admin)."""
     if _is_api(request):
         return JsonResponse({"detail": "Not found."}, status=404)
     return defaults.page_not_found(request, exception)

@@ -1,5 +1,6 @@
 """Kriya settings. The only module that reads the environment (see .env.example)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "accounts",
 ]
 
@@ -73,7 +75,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes requires: turns a locked-out admin login into the lockout page (a getattr otherwise).
+    "axes.middleware.AxesMiddleware",
 ]
+
+# axes first: it refuses a locked-out login before the password is even checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
 ROOT_URLCONF = "kriya.urls"
 WSGI_APPLICATION = "kriya.wsgi.application"
@@ -82,7 +89,7 @@ APPEND_SLASH = False  # the API answers with and without a trailing slash, never
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "templates"],  # the admin's base_site.html and the error pages for people
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -174,6 +181,7 @@ LOGGING = {
         # Replace Django's default handlers, which lack the filter (runserver's request lines carry ?token=).
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},  # lockouts; not every attempt
     },
 }
 PORT = env.int("PORT", default=8001)  # used by `manage.py serve` (make run)
@@ -214,3 +222,21 @@ THROTTLE_RATES = {
     "user": "120/min",
     **env.dict("THROTTLE_RATES", default={}),
 }
+
+# The staff console (README, "Admin"). Searches and the admin login read numbers typed without a country
+# code (650-253-0001) as numbers of this region (a phonenumbers region code).
+ADMIN_PHONE_REGION = env.str("ADMIN_PHONE_REGION", default="US").strip().upper()
+
+# Admin login lockout (django-axes): after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one phone number
+# from one IP, that pair is refused for ADMIN_LOGIN_COOLOFF_MINUTES, even with the right password. Attempts
+# are rows in the database, so every gunicorn worker and host sees the same count.
+AXES_ENABLED = env.bool("ADMIN_LOGIN_LOCKOUT", default=True)
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOGIN_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "accounts.adminforms.lockout_phone"  # +1 (650) 253-0009 and +16502530009 count as one
+AXES_CLIENT_IP_CALLABLE = "accounts.events.client_ip"  # the same NUM_PROXIES rule as the API
+AXES_LOCKOUT_CALLABLE = "accounts.adminforms.lockout_response"  # a small page for people, 429
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False

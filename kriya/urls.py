@@ -1,17 +1,21 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
-from accounts.views import HealthView
+from accounts.views import HealthView, SchemaView
 
 urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
     path("api/auth/", include("accounts.urls")),
     re_path(r"^health/?$", HealthView.as_view(), name="health"),
-    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^api/schema/?$", SchemaView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
 
+# JSON for API paths, small pages for people elsewhere (accounts/views.py).
+handler400 = "accounts.views.bad_request"
+handler403 = "accounts.views.permission_denied"
 handler404 = "accounts.views.not_found"
 handler500 = "accounts.views.server_error"
