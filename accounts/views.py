@@ -1,5 +1,5 @@
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.renderers import OpenApiYamlRenderer
 from drf_spectacular.views import SpectacularAPIView
@@ -199,7 +199,8 @@ class SchemaView(SpectacularAPIView):
     """The OpenAPI document: YAML (or ?format=json). Shown as text in a browser; ?download saves it as a file."""
 
     def perform_content_negotiation(self, request, force=False):
-        if "format" not in request.query_params and "text/html" in request.headers.get("Accept", ""):
+        browser = "text/html" in request.headers.get("Accept", "")
+        if browser and not {"format", "download"} & set(request.query_params):
             return PlainYamlRenderer(), PlainYamlRenderer.media_type
         return super().perform_content_negotiation(request, force)
 
@@ -209,6 +210,13 @@ class SchemaView(SpectacularAPIView):
         if "download" in request.query_params:
             response["Content-Disposition"] = response["Content-Disposition"].replace("inline", "attachment", 1)
         return response
+
+
+def favicon(request):
+    """Browsers ask every host for one; an empty answer rather than a 404 in the console and the logs."""
+    response = HttpResponse(status=204)
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def _is_api(request) -> bool:

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
-from accounts.views import HealthView, SchemaView
+from accounts.views import HealthView, SchemaView, favicon
 
 urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
@@ -12,6 +12,7 @@ urlpatterns = [
     re_path(r"^api/schema/?$", SchemaView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("favicon.ico", favicon),
 ]
 
 # JSON for API paths, small pages for people elsewhere (accounts/views.py).
