@@ -17,16 +17,9 @@ from django.utils.text import Truncator
 from django.utils.translation import ngettext
 
 from . import staff
-from .adminforms import KriyaUserChangeForm, KriyaUserCreationForm, PhoneLoginForm
+from .adminforms import KriyaUserChangeForm, KriyaUserCreationForm
 from .models import AuditToken, User
 from .phones import find_phone
-
-admin.site.site_header = "Kriya administration"
-admin.site.site_title = "Kriya"
-admin.site.index_title = "Staff console"
-admin.site.site_url = "/docs"  # "View site": Kriya has no site of its own, its API docs are the front page
-admin.site.login_form = PhoneLoginForm
-admin.site.enable_nav_sidebar = False  # its 300 px are what the users and token lists need at 1400 px
 
 RECENT_TOKENS = 20  # shown on a user's page; the token list has them all
 

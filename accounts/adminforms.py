@@ -4,7 +4,6 @@ from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.shortcuts import render
 
 from .models import User
 from .phones import InvalidPhoneNumber, find_phone, normalize_phone
@@ -62,10 +61,3 @@ def lockout_phone(request, credentials: dict | None) -> str | None:
         return None
     return find_phone(typed, settings.ADMIN_PHONE_REGION) or typed.strip()[:255]
 
-
-def lockout_response(request, original_response=None, credentials=None):
-    """The page a locked-out login gets instead of the form: a 429 for people, saying how long."""
-    cooloff = settings.AXES_COOLOFF_TIME
-    minutes = round(cooloff.total_seconds() / 60) if cooloff else None
-    context = {"failure_limit": settings.AXES_FAILURE_LIMIT, "minutes": minutes}
-    return render(request, "lockout.html", context, status=429)

@@ -812,3 +812,41 @@ def test_the_error_handlers_answer_pages_for_people_and_json_for_the_api(rf, db)
         assert api["Content-Type"] == "application/json" and "detail" in json.loads(api.content)
     page = views.server_error(rf.get("/somewhere"))
     assert page.status_code == 500 and "Something went wrong" in page.content.decode()
+
+
+def test_the_lockout_count_is_shared_by_separate_gunicorn_servers(tmp_path):
+    """Two servers on one database: failures on either count towards the same lockout."""
+    import http.cookiejar
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from tests.servers import REPO, gunicorn, production_env
+
+    env = production_env(DATABASE_URL=f"sqlite:///{tmp_path / 'kriya.sqlite3'}", ADMIN_LOGIN_FAILURE_LIMIT="3")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True)
+    staff = dict(env, DJANGO_SUPERUSER_PHONE_NUMBER="+16502530009", DJANGO_SUPERUSER_FIRST_NAME="Admin",
+                 DJANGO_SUPERUSER_PASSWORD="a-strong-pass-123")
+    subprocess.run([sys.executable, "manage.py", "createsuperuser", "--noinput"], cwd=REPO, env=staff, check=True,
+                   stdout=subprocess.DEVNULL)
+
+    def log_in(base, password):
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        page = opener.open(f"{base}/admin/login/", timeout=15).read().decode()
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        form = urllib.parse.urlencode({"csrfmiddlewaretoken": csrf, "username": "+1 (650) 253-0009",
+                                       "password": password, "next": "/admin/"}).encode()
+        try:
+            with opener.open(f"{base}/admin/login/", form, timeout=15) as response:
+                return response.status, response.url.endswith("/admin/login/")
+        except urllib.error.HTTPError as error:
+            return error.code, True
+
+    with gunicorn(env, tmp_path / "a.log") as first, gunicorn(env, tmp_path / "b.log") as second:
+        assert log_in(second, "a-strong-pass-123") == (200, False)  # in, on the admin's index
+        assert log_in(first, "wrong") == (200, True)
+        assert log_in(second, "wrong") == (200, True)
+        assert log_in(first, "wrong") == (429, True)
+        assert log_in(second, "a-strong-pass-123") == (429, True)
