@@ -55,6 +55,7 @@ class RegisterView(APIView):
             ),
         },
         examples=REGISTER_EXAMPLES,
+        tags=["Users"],
         summary="Register a new phone number or log an existing one in",
         description="A new phone number needs first_name; a known one logs in and its profile is left as it is. "
         "Phone numbers are accepted in any usual format with their country code (+1 (650) 253-0001) and "
@@ -86,6 +87,7 @@ class ValidateTokenView(APIView):
             **error_responses(403, forbidden=("X-API-Key is missing or wrong", {"detail": "Invalid API key"})),
         },
         examples=VALIDATE_EXAMPLES,
+        tags=["Plane"],
         summary="Check a user's token (an invalid token is a 200 with valid=false)",
         description="For Plane's backend, with its X-API-Key. An expired, revoked or forged token is not an error "
         "here: the answer is valid=false and the reason.",
@@ -111,6 +113,7 @@ class UserView(APIView):
         parameters=[TOKEN_QUERY],
         responses={200: OpenApiResponse(UserSerializer, description="The user the token belongs to"), **error_responses(401)},
         examples=USER_EXAMPLES,
+        tags=["Users"],
         summary="The token's user",
     )
     def get(self, request):
@@ -127,6 +130,7 @@ class LogoutView(APIView):
         responses={200: OpenApiResponse(MessageSerializer, description="Every token of the user is revoked"),
                    **error_responses(401)},
         examples=LOGOUT_EXAMPLES,
+        tags=["Users"],
         summary="Revoke every token of the user",
     )
     def delete(self, request):
@@ -154,6 +158,7 @@ class OtpRequestView(APIView):
                                            "again later", {"detail": SmsUnavailable.default_detail})),
         },
         examples=OTP_EXAMPLES,
+        tags=["Users"],
         summary="Text a one-time code to a phone (the same answer whether or not it has an account)",
     )
     def post(self, request):
@@ -179,6 +184,7 @@ class HealthView(APIView):
         responses={200: OpenApiResponse(HealthSerializer, description="Up, and the database answers"),
                    503: OpenApiResponse(HealthSerializer, description="Up, but the database does not answer")},
         examples=HEALTH_EXAMPLES,
+        tags=["Health"],
         summary="Liveness with a database round trip",
     )
     def get(self, request):

@@ -161,6 +161,11 @@ SPECTACULAR_SETTINGS = {
         "securitySchemes": {"planeApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
     },
     "PREPROCESSING_HOOKS": ["accounts.schema.document_paths_without_trailing_slash"],
+    "TAGS": [
+        {"name": "Users", "description": "Apps register or log a user in by phone number and get a JWT"},
+        {"name": "Plane", "description": "Plane's backend checks a user's token, with its API key"},
+        {"name": "Health", "description": "For load balancers and monitoring"},
+    ],
 }
 
 LOGGING = {

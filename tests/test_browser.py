@@ -175,16 +175,16 @@ def test_a_staff_member_revokes_a_user_and_the_docs_try_it_out_works(kriya, brow
 
     # /docs: "Try it out" on register, with the example as shown, answers 200.
     page.open("/docs")
-    page.click("#operations-api-api_auth_register_create .opblock-summary-control")
-    page.click("#operations-api-api_auth_register_create .try-out__btn")
-    body = page.wait_for("#operations-api-api_auth_register_create textarea.body-param__text")
+    page.click("#operations-Users-api_auth_register_create .opblock-summary-control")
+    page.click("#operations-Users-api_auth_register_create .try-out__btn")
+    body = page.wait_for("#operations-Users-api_auth_register_create textarea.body-param__text")
     assert json.loads(body.get_attribute("value")) == {
         "phone_number": "+16502530001", "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}
-    page.click("#operations-api-api_auth_register_create .execute")
+    page.click("#operations-Users-api_auth_register_create .execute")
     try:
-        page.wait_for_text("#operations-api-api_auth_register_create .live-responses-table tr.response .response-col_status", "200")
+        page.wait_for_text("#operations-Users-api_auth_register_create .live-responses-table tr.response .response-col_status", "200")
     finally:
-        browser.execute_script("document.querySelector('#operations-api-api_auth_register_create .live-responses-table')"
+        browser.execute_script("document.querySelector('#operations-Users-api_auth_register_create .live-responses-table')"
                                "?.scrollIntoView({block: 'center'})")
         page.shot("07-docs-try-it-out")
 

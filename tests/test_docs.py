@@ -228,3 +228,14 @@ def test_the_user_logout_otp_and_health_examples_answer_as_shown(api_client, use
         assert response.status_code == 200, (path, response.content)
         shown = next(iter(examples_of(document, path, method, "response").values()))["value"]
         assert shape(response.json()) == shape(shown), path
+
+
+def test_the_operations_are_grouped_for_readers(api_client):
+    document = schema(api_client)
+
+    tags = {(path, method): operation["tags"] for path, method, operation in operations(document)}
+
+    assert tags[("/api/auth/register", "post")] == ["Users"]
+    assert tags[("/api/auth/validate-token", "post")] == ["Plane"]
+    assert tags[("/health", "get")] == ["Health"]
+    assert [tag["name"] for tag in document["tags"]] == ["Users", "Plane", "Health"]
