@@ -48,11 +48,7 @@ class RegisterView(APIView):
         request=RegisterSerializer,
         responses={
             200: OpenApiResponse(RegisterResponseSerializer, description="Registered or logged in: the user's new token"),
-            **error_responses(
-                403, forbidden=("The account has been deactivated", {"detail": "User account is disabled"}),
-                unavailable=("Temporarily unavailable (the database is unreachable); try again shortly",
-                             {"detail": "Service temporarily unavailable"}),
-            ),
+            **error_responses(403, forbidden=("The account has been deactivated", {"detail": "User account is disabled"})),
         },
         examples=REGISTER_EXAMPLES,
         tags=["Users"],

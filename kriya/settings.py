@@ -235,7 +235,8 @@ ADMIN_PHONE_REGION = env.str("ADMIN_PHONE_REGION", default="US").strip().upper()
 # are rows in the database, so every gunicorn worker and host sees the same count.
 AXES_ENABLED = env.bool("ADMIN_LOGIN_LOCKOUT", default=True)
 AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOGIN_COOLOFF_MINUTES", default=15.0))
+# 0: locked until a staff member unlocks it (Axes › Access attempts, or manage.py axes_reset_username).
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOGIN_COOLOFF_MINUTES", default=15.0)) or None
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "accounts.adminforms.lockout_phone"  # +1 (650) 253-0009 and +16502530009 count as one
