@@ -239,3 +239,32 @@ def test_the_operations_are_grouped_for_readers(api_client):
     assert tags[("/api/auth/validate-token", "post")] == ["Plane"]
     assert tags[("/health", "get")] == ["Health"]
     assert [tag["name"] for tag in document["tags"]] == ["Users", "Plane", "Health"]
+
+
+def as_json_schema(node):
+    """OpenAPI 3.0's `nullable: true` as JSON Schema says it (a null is allowed too)."""
+    if isinstance(node, dict):
+        converted = {key: as_json_schema(value) for key, value in node.items() if key != "nullable"}
+        return {"anyOf": [converted, {"type": "null"}]} if node.get("nullable") else converted
+    if isinstance(node, list):
+        return [as_json_schema(value) for value in node]
+    return node
+
+
+def test_every_response_example_is_valid_against_its_schema(api_client):
+    import jsonschema
+
+    document = schema(api_client)
+    components = as_json_schema(document["components"])
+    checked = 0
+
+    for path, method, operation in operations(document):
+        for status, response in operation["responses"].items():
+            content = response["content"]["application/json"]
+            validator = jsonschema.Draft202012Validator({**as_json_schema(content["schema"]), "components": components})
+            for name, example in content.get("examples", {}).items():
+                errors = [error.message for error in validator.iter_errors(example["value"])]
+                assert errors == [], (path, method, status, name)
+                checked += 1
+
+    assert checked >= 40  # every error status of every endpoint has its example too
