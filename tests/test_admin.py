@@ -1,7 +1,25 @@
-import pytest
-from django.urls import reverse
+import http.cookiejar
+import json
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from datetime import timedelta
 
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import views
 from accounts.models import AuditToken, User
+from tests.servers import REPO, gunicorn, production_env
 
 pytestmark = pytest.mark.django_db
 
@@ -254,15 +272,6 @@ def test_the_token_changelist_opens(admin_client, api_client):
 # The staff console: users page buttons, form deactivation, phone search, staff management, trail, lockout,
 # token list, site-wide labels and error pages.
 
-import json  # noqa: E402
-import re  # noqa: E402
-import uuid  # noqa: E402
-from datetime import timedelta  # noqa: E402
-
-from django.contrib.admin.models import LogEntry  # noqa: E402
-from django.contrib.auth.models import Permission  # noqa: E402
-from django.utils import timezone  # noqa: E402
-
 
 def change_url(user):
     return reverse("admin:accounts_user_change", args=[user.pk])
@@ -454,7 +463,7 @@ def test_the_password_can_be_set_from_the_user_page(admin_client):
     page = admin_client.get(change_url(staff)).content.decode()
     password_url = reverse("admin:auth_user_password_change", args=[staff.pk])
 
-    assert f'href="../password/"' in page or password_url in page
+    assert 'href="../password/"' in page or password_url in page
     response = admin_client.post(password_url, {"usable_password": "true", "password1": "another-strong-pass-9",
                                                 "password2": "another-strong-pass-9"})
     assert response.status_code == 302
@@ -542,8 +551,6 @@ def test_a_button_asks_for_confirmation_before_acting(admin_client, api_client, 
 def test_the_buttons_refuse_a_post_without_the_csrf_token(api_client, db):
     user, _ = registered(api_client)
     admin = User.objects.create_superuser("+16502530009", "a-strong-pass-123", first_name="Admin")
-    from django.test import Client
-
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(admin)
 
@@ -798,10 +805,6 @@ def test_api_paths_keep_json_errors(api_client, db):
 
 
 def test_the_error_handlers_answer_pages_for_people_and_json_for_the_api(rf, db):
-    from django.core.exceptions import PermissionDenied, SuspiciousOperation
-
-    from accounts import views
-
     for handler, exception, status, text in ((views.bad_request, SuspiciousOperation(), 400, "Bad request"),
                                              (views.permission_denied, PermissionDenied(), 403, "Forbidden"),
                                              (views.not_found, None, 404, "Page not found")):
@@ -816,15 +819,6 @@ def test_the_error_handlers_answer_pages_for_people_and_json_for_the_api(rf, db)
 
 def test_the_lockout_count_is_shared_by_separate_gunicorn_servers(tmp_path):
     """Two servers on one database: failures on either count towards the same lockout."""
-    import http.cookiejar
-    import subprocess
-    import sys
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    from tests.servers import REPO, gunicorn, production_env
-
     env = production_env(DATABASE_URL=f"sqlite:///{tmp_path / 'kriya.sqlite3'}", ADMIN_LOGIN_FAILURE_LIMIT="3")
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True)
     staff = dict(env, DJANGO_SUPERUSER_PHONE_NUMBER="+16502530009", DJANGO_SUPERUSER_FIRST_NAME="Admin",
