@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
+from django.core.checks import run_checks
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.test import Client
 from django.urls import reverse
@@ -643,6 +644,18 @@ def test_a_user_with_token_records_cannot_be_deleted_from_the_admin(admin_client
     assert User.objects.filter(pk=user.pk).exists() and AuditToken.objects.filter(user=user).exists()
     assert deleted.status_code == 302
     assert not User.objects.filter(pk=tokenless.pk).exists()
+
+
+@pytest.mark.parametrize(("name", "value", "check_id", "message"), [
+    ("ADMIN_PHONE_REGION", "USA", "kriya.E040", "ADMIN_PHONE_REGION: unknown region code 'USA' (e.g. US, IN)."),
+    ("AXES_FAILURE_LIMIT", 0, "kriya.E041", "ADMIN_LOGIN_FAILURE_LIMIT must be at least 1."),
+])
+def test_admin_settings_that_cannot_work_fail_the_checks(settings, name, value, check_id, message):
+    setattr(settings, name, value)
+
+    found = {m.id: m.msg for m in run_checks() if m.id and m.id.startswith("kriya.")}
+
+    assert found == {check_id: message}
 
 
 # Login protection (django-axes): attempts are counted in the database per normalized phone and IP.
