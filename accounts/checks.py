@@ -53,7 +53,16 @@ def algorithm_errors() -> list[tuple[str, str]]:
 
 def startup_errors() -> list[tuple[str, str]]:
     """Everything that must stop Kriya from serving; gunicorn checks it too (kriya/wsgi.py)."""
-    return secret_errors() + algorithm_errors() + phone_verification_errors() + operations_errors()
+    return secret_errors() + algorithm_errors() + phone_verification_errors() + operations_errors() + admin_errors()
+
+
+def admin_errors() -> list[tuple[str, str]]:
+    problems = []
+    if settings.ADMIN_PHONE_REGION not in phonenumbers.SUPPORTED_REGIONS:
+        problems.append(("kriya.E040", f"ADMIN_PHONE_REGION: unknown region code {settings.ADMIN_PHONE_REGION!r} (e.g. US, IN)."))
+    if settings.AXES_FAILURE_LIMIT < 1:
+        problems.append(("kriya.E041", "ADMIN_LOGIN_FAILURE_LIMIT must be at least 1."))
+    return problems
 
 
 @register()

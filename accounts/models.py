@@ -30,8 +30,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(blank=True, null=True)
     # Carried in every JWT; bumping it revokes every token the user holds.
     token_version = models.PositiveIntegerField(default=0, editable=False)
-    is_active = models.BooleanField(default=True)
-    is_staff = models.BooleanField(default=False)
+    is_active = models.BooleanField("active", default=True)
+    is_staff = models.BooleanField("staff status", default=False, help_text="Can log in to the staff console.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -43,6 +43,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         db_table = "users"
         ordering = ["-created_at"]
+        permissions = [("revoke_user_tokens", "Can revoke a user's tokens")]
 
     def __str__(self) -> str:
         return self.phone_number
@@ -132,11 +133,11 @@ class AuditToken(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="audit_tokens")
     # Kept when the session is purged: retention of token records is purge_audit_tokens' business.
     session = models.ForeignKey("Session", on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_tokens")
-    jti = models.UUIDField(unique=True, editable=False)
+    jti = models.UUIDField("JTI", unique=True, editable=False)
     token_version = models.PositiveIntegerField()
     issued_at = models.DateTimeField()
     expires_at = models.DateTimeField()
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    ip_address = models.GenericIPAddressField("IP address", null=True, blank=True)
     user_agent = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:

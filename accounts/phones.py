@@ -1,5 +1,6 @@
 """Phone-number parsing: every number Kriya stores or compares is E.164."""
 
+import contextlib
 import re
 
 import phonenumbers
@@ -26,3 +27,28 @@ def normalize_phone(raw: str) -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhoneNumber("Enter a valid phone number.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+
+def find_phone(raw: str, region: str | None = None) -> str | None:
+    """What staff type, as E.164 if it reads as one whole phone number, else None.
+
+    +1 (650) 253-0001 carries its country code. Without a +, 650-253-0001 or (650) 253-0001 is first read as
+    a number of region (ADMIN_PHONE_REGION), then 16502530001 as one with its country code. Letters or a
+    partial number give None.
+    """
+    value = raw.strip()
+    if value.startswith("+"):
+        with contextlib.suppress(InvalidPhoneNumber):
+            return normalize_phone(value)
+        return None
+    if not value or not _ALLOWED.match(f"+{value}"):
+        return None
+    if region:
+        with contextlib.suppress(phonenumbers.NumberParseException):
+            number = phonenumbers.parse(value, region)
+            if phonenumbers.is_valid_number(number):
+                return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    with contextlib.suppress(InvalidPhoneNumber):
+        return normalize_phone(f"+{value}")
+    return None

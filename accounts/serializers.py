@@ -47,7 +47,9 @@ TIMESTAMP = serializers.DateTimeField()  # ISO 8601 UTC ending in Z, as DRF writ
 
 
 class UserSerializer(serializers.Serializer):
-    """The user object of every response. The fields document it; to_representation builds it."""
+    """A Kriya user account, identified by its phone number."""
+
+    # The fields document the object; to_representation builds it.
 
     id = serializers.UUIDField(read_only=True)
     phone_number = serializers.CharField(read_only=True)

@@ -4,7 +4,9 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpResponse, JsonResponse
 from django.views import View, defaults
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.renderers import OpenApiYamlRenderer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.exceptions import APIException, NotFound, Throttled, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -13,9 +15,27 @@ from rest_framework.views import APIView
 from . import metrics, otp, revocations, services, sessions, sms
 from .authentication import TokenAuthentication
 from .events import log_event, mask_phone
-from .permissions import HasPlaneAPIKey, may_read_metrics
-from .schema import error_responses
 from .models import Session
+from .permissions import HasPlaneAPIKey, may_read_metrics
+from .schema import (
+    DELETE_ACCOUNT_EXAMPLES,
+    HEALTH_EXAMPLES,
+    LIVE_EXAMPLES,
+    LOGOUT_EXAMPLES,
+    OTP_EXAMPLES,
+    PHONE_CHANGE_EXAMPLES,
+    PHONE_VERIFY_EXAMPLES,
+    PROFILE_EXAMPLES,
+    READY_EXAMPLES,
+    REFRESH_EXAMPLES,
+    REGISTER_EXAMPLES,
+    REVOCATION_EXAMPLES,
+    SESSION_REVOKED_EXAMPLES,
+    SESSIONS_EXAMPLES,
+    USER_EXAMPLES,
+    VALIDATE_EXAMPLES,
+    error_responses,
+)
 from .serializers import (
     DeleteAccountSerializer,
     PhoneChangedSerializer,
@@ -67,8 +87,16 @@ class RegisterView(APIView):
 
     @extend_schema(
         request=RegisterSerializer,
-        responses={200: RegisterResponseSerializer, **error_responses(403)},
+        responses={
+            200: OpenApiResponse(RegisterResponseSerializer, description="Registered or logged in: the user's new token"),
+            **error_responses(403, forbidden=("The account has been deactivated", {"detail": "User account is disabled"})),
+        },
+        examples=REGISTER_EXAMPLES,
+        tags=["Users"],
         summary="Register a new phone number or log an existing one in",
+        description="A new phone number needs first_name; a known one logs in and its profile is left as it is. "
+        "Phone numbers are accepted in any usual format with their country code (+1 (650) 253-0001) and "
+        "answered in E.164 (+16502530001).",
     )
     def post(self, request):
         serializer = RegisterSerializer(data=request.data)
@@ -85,15 +113,22 @@ class RegisterView(APIView):
 
 
 class ValidateTokenView(APIView):
-    """Plane's hot path: called on every Plane request, authenticated by X-API-Key."""
-
+    # Plane's hot path: called on every Plane request, authenticated by X-API-Key.
     authentication_classes = []
     permission_classes = [HasPlaneAPIKey]
 
     @extend_schema(
         request=ValidateTokenSerializer,
-        responses={200: ValidateTokenResponseSerializer, **error_responses(403)},
+        responses={
+            200: OpenApiResponse(ValidateTokenResponseSerializer, description="The verdict: valid with the user, "
+                                 "or not valid with the reason"),
+            **error_responses(403, forbidden=("X-API-Key is missing or wrong", {"detail": "Invalid API key"})),
+        },
+        examples=VALIDATE_EXAMPLES,
+        tags=["Plane"],
         summary="Check a user's token (an invalid token is a 200 with valid=false)",
+        description="For Plane's backend, with its X-API-Key. An expired, revoked or forged token is not an error "
+        "here: the answer is valid=false and the reason.",
         auth=[{"planeApiKey": []}],
     )
     def post(self, request):
@@ -120,7 +155,10 @@ class RevocationFeedView(APIView):
 
     @extend_schema(
         parameters=[RevocationQuerySerializer],
-        responses={200: RevocationFeedSerializer, 410: error_responses(410)[410], **error_responses(403)},
+        responses={200: OpenApiResponse(RevocationFeedSerializer, description="The events after the cursor, in order"),
+                   **error_responses(403, 410, forbidden=("Wrong or missing X-API-Key", {"detail": "Invalid API key"}))},
+        examples=REVOCATION_EXAMPLES,
+        tags=["Plane"],
         summary="Revocations after a cursor (no cursor: none, and the cursor to start from)",
         auth=[{"planeApiKey": []}],
     )
@@ -149,12 +187,19 @@ class UserView(APIView):
         changes = [AccountIPThrottle()] if self.request.method != "GET" else []
         return [*super().get_throttles(), *changes]
 
-    @extend_schema(parameters=[TOKEN_QUERY], responses={200: UserSerializer, **error_responses(401)}, summary="The token's user")
+    @extend_schema(
+        parameters=[TOKEN_QUERY],
+        responses={200: OpenApiResponse(UserSerializer, description="The user the token belongs to"), **error_responses(401)},
+        examples=USER_EXAMPLES,
+        tags=["Users"],
+        summary="The token's user",
+    )
     def get(self, request):
         return Response(UserSerializer(request.user).data)
 
-    @extend_schema(request=ProfileUpdateSerializer, responses={200: UserSerializer, **error_responses(401)},
-                   summary="Change the user's own name or email")
+    @extend_schema(request=ProfileUpdateSerializer,
+                   responses={200: OpenApiResponse(UserSerializer, description="The updated user"), **error_responses(401)},
+                   examples=PROFILE_EXAMPLES, tags=["Users"], summary="Change the user's own name or email")
     def patch(self, request):
         serializer = ProfileUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -162,7 +207,10 @@ class UserView(APIView):
         log_event("profile_updated", request=request, user=request.user, fields=changed)
         return Response(UserSerializer(request.user).data)
 
-    @extend_schema(request=DeleteAccountSerializer, responses={200: MessageSerializer, **error_responses(401)},
+    @extend_schema(request=DeleteAccountSerializer,
+                   responses={200: OpenApiResponse(MessageSerializer, description="The account and its sessions are gone"),
+                              **error_responses(401)},
+                   examples=DELETE_ACCOUNT_EXAMPLES, tags=["Users"],
                    summary="Delete the user's own account (with a fresh code to the phone when PHONE_VERIFICATION=sms)")
     def delete(self, request):
         serializer = DeleteAccountSerializer(data=request.data)
@@ -181,7 +229,10 @@ class PhoneChangeView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle, AccountIPThrottle, OtpPhoneThrottle]
 
-    @extend_schema(request=OtpRequestSerializer, responses={200: OtpRequestResponseSerializer, **error_responses(401)},
+    @extend_schema(request=OtpRequestSerializer,
+                   responses={200: OpenApiResponse(OtpRequestResponseSerializer, description="A code was texted to the new number"),
+                              **error_responses(401)},
+                   examples=PHONE_CHANGE_EXAMPLES, tags=["Users"],
                    summary="Text a code to the new phone number (the same answer whether or not it is taken)")
     def post(self, request):
         serializer = OtpRequestSerializer(data=request.data)
@@ -199,7 +250,10 @@ class PhoneVerifyView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle, AccountIPThrottle]
 
-    @extend_schema(request=PhoneVerifySerializer, responses={200: PhoneChangedSerializer, **error_responses(401, 409)},
+    @extend_schema(request=PhoneVerifySerializer,
+                   responses={200: OpenApiResponse(PhoneChangedSerializer, description="The account has the new number"),
+                              **error_responses(401, 409)},
+                   examples=PHONE_VERIFY_EXAMPLES, tags=["Users"],
                    summary="Move the account to the new phone number with its code; every token and session ends")
     def post(self, request):
         serializer = PhoneVerifySerializer(data=request.data)
@@ -228,7 +282,10 @@ class LogoutView(APIView):
 
     @extend_schema(
         parameters=[TOKEN_QUERY, LogoutQuerySerializer],
-        responses={200: MessageSerializer, **error_responses(401)},
+        responses={200: OpenApiResponse(MessageSerializer, description="The tokens and sessions of the scope are revoked"),
+                   **error_responses(401)},
+        examples=LOGOUT_EXAMPLES,
+        tags=["Users"],
         summary="Log out: every token and session of the user (scope=global), this session (local) or the others",
     )
     def delete(self, request):
@@ -258,7 +315,11 @@ class TokenRefreshView(APIView):
 
     @extend_schema(
         request=RefreshSerializer,
-        responses={200: RefreshResponseSerializer, **error_responses(401)},
+        responses={200: OpenApiResponse(RefreshResponseSerializer, description="A new access token and refresh token"),
+                   **error_responses(401, unauthorized=("The refresh token is invalid, spent, revoked or expired",
+                                                        {"detail": "Refresh token has already been used"}))},
+        examples=REFRESH_EXAMPLES,
+        tags=["Users"],
         summary="Exchange a refresh token for a new access token and a new refresh token",
     )
     def post(self, request):
@@ -280,8 +341,9 @@ class SessionListView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
 
-    @extend_schema(parameters=[TOKEN_QUERY], responses={200: SessionListSerializer, **error_responses(401)},
-                   summary="The user's live sessions, newest first")
+    @extend_schema(parameters=[TOKEN_QUERY],
+                   responses={200: OpenApiResponse(SessionListSerializer, description="The live sessions"), **error_responses(401)},
+                   examples=SESSIONS_EXAMPLES, tags=["Users"], summary="The user's live sessions, newest first")
     def get(self, request):
         current = request.auth.session_id
         rows = [{**vars(session), "current": session.id == current} for session in sessions.live_sessions(request.user)]
@@ -293,7 +355,10 @@ class SessionDetailView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
 
-    @extend_schema(parameters=[TOKEN_QUERY], responses={200: MessageSerializer, **error_responses(401, 404)},
+    @extend_schema(parameters=[TOKEN_QUERY],
+                   responses={200: OpenApiResponse(MessageSerializer, description="The session is revoked"),
+                              **error_responses(401, 404)},
+                   examples=SESSION_REVOKED_EXAMPLES, tags=["Users"],
                    summary="Sign one of the user's devices out: its access and refresh tokens stop working")
     def delete(self, request, session_id):
         # Another user's session answers exactly as an unknown one: ids are not to be probed.
@@ -316,7 +381,13 @@ class OtpRequestView(APIView):
 
     @extend_schema(
         request=OtpRequestSerializer,
-        responses={200: OtpRequestResponseSerializer, **error_responses()},
+        responses={
+            200: OpenApiResponse(OtpRequestResponseSerializer, description="A code is on its way"),
+            **error_responses(unavailable=("The code could not be sent (or the database is unreachable); try "
+                                           "again later", {"detail": SmsUnavailable.default_detail})),
+        },
+        examples=OTP_EXAMPLES,
+        tags=["Users"],
         summary="Text a one-time code to a phone (the same answer whether or not it has an account)",
     )
     def post(self, request):
@@ -365,7 +436,13 @@ class HealthView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, summary="Liveness with a database round trip")
+    @extend_schema(
+        responses={200: OpenApiResponse(HealthSerializer, description="Up, and the database answers"),
+                   503: OpenApiResponse(HealthSerializer, description="Up, but the database does not answer")},
+        examples=HEALTH_EXAMPLES,
+        tags=["Health"],
+        summary="Liveness with a database round trip",
+    )
     def get(self, request):
         if not database_reachable():
             return Response({"status": "unhealthy", "database": "unavailable"}, status=503)
@@ -383,7 +460,10 @@ class ReadinessView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        responses={200: ReadinessSerializer, 503: ReadinessSerializer},
+        responses={200: OpenApiResponse(ReadinessSerializer, description="Send this instance traffic (degraded: without rate limits)"),
+                   503: OpenApiResponse(ReadinessSerializer, description="The database is unreachable: send no traffic")},
+        examples=READY_EXAMPLES,
+        tags=["Health"],
         summary="Readiness: the database (503 when unreachable) and the rate-limit cache (degraded when unreachable)",
     )
     def get(self, request):
@@ -400,7 +480,8 @@ class LivenessView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: LivenessSerializer}, summary="Liveness: the process answers, whatever the database and cache do")
+    @extend_schema(responses={200: OpenApiResponse(LivenessSerializer, description="The process answers")},
+                   examples=LIVE_EXAMPLES, tags=["Health"], summary="Liveness: the process answers, whatever the database and cache do")
     def get(self, request):
         return Response({"status": "alive"})
 
@@ -417,12 +498,53 @@ class MetricsView(View):
         return HttpResponse(body, content_type=content_type)
 
 
+class PlainYamlRenderer(OpenApiYamlRenderer):
+    media_type = "text/plain"  # a browser shows it instead of downloading it
+    charset = "utf-8"
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI document: YAML (or ?format=json). Shown as text in a browser; ?download saves it as a file."""
+
+    def perform_content_negotiation(self, request, force=False):
+        browser = "text/html" in request.headers.get("Accept", "")
+        if browser and not {"format", "download"} & set(request.query_params):
+            return PlainYamlRenderer(), PlainYamlRenderer.media_type
+        return super().perform_content_negotiation(request, force)
+
+    @extend_schema(exclude=True)
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        if "download" in request.query_params:
+            response["Content-Disposition"] = response["Content-Disposition"].replace("inline", "attachment", 1)
+        return response
+
+
+def favicon(request):
+    """Browsers ask every host for one; an empty answer rather than a 404 in the console and the logs."""
+    response = HttpResponse(status=204)
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
 def _is_api(request) -> bool:
     return request.path.startswith(("/api/", "/health"))
 
 
+def bad_request(request, exception=None):
+    """JSON for API clients; a small page for people (templates/400.html and the others)."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception=None):
+    if _is_api(request):
+        return JsonResponse({"detail": "You do not have permission to perform this action."}, status=403)
+    return defaults.permission_denied(request, exception)
+
+
 def not_found(request, exception=None):
-    """JSON for API clients; Django's page for people (the admin)."""
     if _is_api(request):
         return JsonResponse({"detail": "Not found."}, status=404)
     return defaults.page_not_found(request, exception)

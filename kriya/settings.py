@@ -1,6 +1,7 @@
 """Kriya settings. The only module that reads the environment (see .env.example)."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -59,7 +60,7 @@ CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "x-api-key", "x
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16 * 1024)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "kriya.apps.KriyaAdminConfig",  # django.contrib.admin with Kriya's site (accounts/adminsite.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "accounts",
 ]
 
@@ -86,6 +88,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# axes first: it refuses a locked-out login before the password is even checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+
 ROOT_URLCONF = "kriya.urls"
 WSGI_APPLICATION = "kriya.wsgi.application"
 APPEND_SLASH = False  # the API answers with and without a trailing slash, never with a redirect
@@ -93,7 +98,7 @@ APPEND_SLASH = False  # the API answers with and without a trailing slash, never
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "templates"],  # the admin's base_site.html and the error pages for people
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -169,6 +174,11 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["accounts.schema.document_paths_without_trailing_slash"],
     # /health/ready's database and cache fields share one choice set: one schema component for both.
     "ENUM_NAME_OVERRIDES": {"DependencyStatusEnum": ["ok", "unavailable"]},
+    "TAGS": [
+        {"name": "Users", "description": "Apps register or log a user in by phone number and get a JWT"},
+        {"name": "Plane", "description": "Plane's backend checks a user's token, with its API key"},
+        {"name": "Health", "description": "For load balancers and monitoring"},
+    ],
 }
 
 LOGGING = {
@@ -187,6 +197,7 @@ LOGGING = {
         # Replace Django's default handlers, which lack the filter (runserver's request lines carry ?token=).
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},  # lockouts; not every attempt
     },
 }
 PORT = env.int("PORT", default=8001)  # used by `manage.py serve` (make run)
@@ -247,3 +258,24 @@ METRICS_API_KEY = env.str("METRICS_API_KEY", default="")
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 if not PROMETHEUS_MULTIPROC_DIR:  # prometheus_client would take an empty one as set, and write into the cwd
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
+# The staff console (README, "Admin"). Searches and the admin login read numbers typed without a country
+# code (650-253-0001) as numbers of this region (a phonenumbers region code).
+ADMIN_PHONE_REGION = env.str("ADMIN_PHONE_REGION", default="US").strip().upper()
+
+# Admin login lockout (django-axes): after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one phone number
+# from one IP, that pair is refused for ADMIN_LOGIN_COOLOFF_MINUTES, even with the right password. Attempts
+# are rows in the database, so every gunicorn worker and host sees the same count.
+AXES_ENABLED = env.bool("ADMIN_LOGIN_LOCKOUT", default=True)
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+# 0: locked until a staff member unlocks it (Axes › Access attempts, or manage.py axes_reset_username).
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOGIN_COOLOFF_MINUTES", default=15.0)) or None
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "accounts.adminforms.lockout_phone"  # +1 (650) 253-0009 and +16502530009 count as one
+AXES_CLIENT_IP_CALLABLE = "accounts.events.client_ip"  # the same NUM_PROXIES rule as the API
+# The admin's login view answers a lockout (accounts/adminsite.py), not axes' middleware, which would run on
+# every API request: validate-token's hot path stays as it was.
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False

@@ -1,9 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
-from accounts.views import HealthView, LivenessView, MetricsView, ReadinessView
+from accounts.views import HealthView, LivenessView, MetricsView, ReadinessView, SchemaView, favicon
 
 urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
@@ -12,9 +12,14 @@ urlpatterns = [
     re_path(r"^health/ready/?$", ReadinessView.as_view(), name="health-ready"),
     re_path(r"^health/live/?$", LivenessView.as_view(), name="health-live"),
     re_path(r"^metrics/?$", MetricsView.as_view(), name="metrics"),
-    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^api/schema/?$", SchemaView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("favicon.ico", favicon),
 ]
 
+# JSON for API paths, small pages for people elsewhere (accounts/views.py).
+handler400 = "accounts.views.bad_request"
+handler403 = "accounts.views.permission_denied"
 handler404 = "accounts.views.not_found"
 handler500 = "accounts.views.server_error"
