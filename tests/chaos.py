@@ -6,7 +6,6 @@ import contextlib
 import json
 import re
 import socket
-import statistics
 import subprocess
 import threading
 import time
@@ -228,8 +227,10 @@ def register(base: str, phone: str = "+16502530001", **fields):
     return call(base, "POST", "/api/auth/register", body)
 
 
-def quantiles(values) -> str:
-    return f"median={statistics.median(values):.2f}" if values else "-"
+def code_in(text: str) -> str | None:
+    """The 6-digit code in an SMS provider's request body."""
+    found = re.search(r"\b([0-9]{6})\b", text)
+    return found.group(1) if found else None
 
 
 class Hung:

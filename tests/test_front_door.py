@@ -105,4 +105,4 @@ def test_twenty_slowloris_sockets_do_not_move_validate_token_p99(front_door, sql
     print(f"\nvalidate-token through nginx, idle:            {idle.summary()}")
     print(f"validate-token through nginx, 20 slow sockets: {loaded.summary()}")
     assert idle.errors == loaded.errors == []
-    assert loaded.p(0.99) <= 2 * idle.p(0.99) + 5
+    assert loaded.p(0.99) <= 2 * idle.p(0.99) + 10  # a stall costs seconds; 10 ms absorbs a shared machine's noise

@@ -86,8 +86,8 @@ def test_a_database_that_stops_answering_gives_503_json_within_seconds(transacti
     for elapsed, status, headers, body in answers:
         assert (status, headers["Content-Type"], json.loads(body)) == (
             503, "application/json", {"detail": "Service temporarily unavailable"})
-        # At worst the statement timeout and its grace (1.5 s), then a reconnection's connect timeout (2 s).
-        assert elapsed < 4.5
+        # At worst the health check's 1 s, then a reconnection's connect timeout (2 s).
+        assert elapsed < 4
     assert json.loads(recovered[2])["valid"] is True
     output = log.read_text()
     assert "WORKER TIMEOUT" not in output
@@ -155,13 +155,16 @@ def test_validate_token_keeps_its_pace_while_sms_hangs_and_slow_clients_pile_up(
             otp = chaos.Background(lambda n: call(base, "POST", "/api/auth/otp/request",
                                                   json.dumps({"phone_number": f"+1650253{n:04d}"}).encode()), 3)
             with otp, chaos.Slowloris(int(base.rsplit(":", 1)[1]), count=20, interval=0.5, limit=30):
-                time.sleep(0.3)  # the SMS calls are in flight
-                loaded = chaos.measure(validate_call, 300, budget=provider_delay - 1)
+                deadline = time.monotonic() + 3
+                while provider.in_flight < 3 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert provider.in_flight == 3, otp.answers
+                loaded = chaos.measure(validate_call, 300, budget=provider_delay - 3)
                 assert provider.in_flight == 3  # all three still hanging during the measurement
 
     print(f"\nvalidate-token idle:                                 {idle.summary()}")
     print(f"validate-token, 3 SMS hanging {provider_delay:g} s + 20 slow sockets: {loaded.summary()}")
     print(f"otp/request answers: {otp.answers}")
     assert idle.errors == loaded.errors == []
-    assert loaded.p(0.99) <= 2 * idle.p(0.99) + 5
+    assert loaded.p(0.99) <= 2 * idle.p(0.99) + 10  # a stall costs seconds; 10 ms absorbs a shared machine's noise
     assert [status for status, _ in otp.answers] == [200, 200, 200]

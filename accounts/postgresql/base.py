@@ -11,6 +11,7 @@ from django.db.backends.postgresql import base
 from psycopg import errors
 
 CLIENT_GRACE_SECONDS = 0.5  # past the server's own statement_timeout, whose error should arrive first
+HEALTH_CHECK_SECONDS = 1.0  # CONN_HEALTH_CHECKS' SELECT 1: a hung connection is replaced sooner
 
 
 def wait_deadline() -> float | None:
@@ -46,3 +47,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
         connection = super().get_new_connection(conn_params)
         connection.deadline = wait_deadline()
         return connection
+
+    def is_usable(self):
+        connection = self.connection
+        if connection is None or connection.deadline is None:
+            return super().is_usable()
+        saved, connection.deadline = connection.deadline, min(connection.deadline, HEALTH_CHECK_SECONDS)
+        try:
+            return super().is_usable()
+        finally:
+            connection.deadline = saved
