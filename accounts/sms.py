@@ -105,7 +105,8 @@ class HttpBackend(BaseSmsBackend):
         url = urllib.parse.urlsplit(request.url)
         connection_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
         connection = connection_class(url.hostname, url.port, timeout=timeout)
-        cutoff = threading.Timer(timeout, _cut, [connection])
+        expired = threading.Event()
+        cutoff = threading.Timer(timeout, _cut, [connection, expired])
         cutoff.daemon = True
         cutoff.start()
         try:
@@ -115,7 +116,7 @@ class HttpBackend(BaseSmsBackend):
             response = connection.getresponse()
             body = response.read(64 * 1024)
         except (OSError, http.client.HTTPException) as error:  # refused, timed out, cut off
-            reason = "timed out" if not cutoff.is_alive() or isinstance(error, TimeoutError) else error
+            reason = "timed out" if expired.is_set() or isinstance(error, TimeoutError) else error
             raise SmsError(f"{self.provider} could not be reached: {reason or type(error).__name__}") from None
         finally:
             cutoff.cancel()
@@ -127,8 +128,9 @@ class HttpBackend(BaseSmsBackend):
         return ""
 
 
-def _cut(connection: http.client.HTTPConnection) -> None:
+def _cut(connection: http.client.HTTPConnection, expired: threading.Event) -> None:
     """The deadline passed: end the exchange wherever it is waiting (connect is bounded by its own timeout)."""
+    expired.set()  # before the shutdown, so the waiting thread sees why its read failed
     with contextlib.suppress(OSError, AttributeError):
         connection.sock.shutdown(socket.SHUT_RDWR)
 

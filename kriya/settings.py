@@ -101,7 +101,8 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
 # no request gets the dead connection's 503. It costs that round trip once per request.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 # Every database wait has a bound, so a stuck database answers 503 JSON within seconds instead of holding a
-# worker until gunicorn kills it. 0 turns one off. Behind PgBouncer, set them on the role instead (README).
+# worker until gunicorn kills it. 0 turns one off. PgBouncer refuses the `options` startup parameter that
+# carries them: README, "Growing past one host".
 DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=3000)
 DATABASE_LOCK_TIMEOUT_MS = env.int("DATABASE_LOCK_TIMEOUT_MS", default=2000)
 # `manage.py migrate` waits this long for a table lock (then fails, to be retried), and has no statement timeout.

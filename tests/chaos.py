@@ -156,12 +156,23 @@ class Trickler:
     def _trickle(self, client):
         deadline = time.monotonic() + self.limit
         with contextlib.suppress(OSError), client:
-            request = client.recv(65536)
-            self.bodies.append(request.partition(b"\r\n\r\n")[2].decode(errors="replace"))
+            self.bodies.append(read_request_body(client))
             for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}":
                 client.sendall(bytes([byte]))
                 if self._stop.wait(self.interval) or time.monotonic() > deadline:
                     return
+
+
+def read_request_body(sock: socket.socket) -> str:
+    """Read one HTTP request with a Content-Length from sock; return its body."""
+    data = b""
+    while b"\r\n\r\n" not in data and (chunk := sock.recv(65536)):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    while length and len(body) < int(length.group(1)) and (chunk := sock.recv(65536)):
+        body += chunk
+    return body.decode(errors="replace")
 
 
 @dataclass

@@ -26,7 +26,7 @@ class DeadlineConnection(psycopg.Connection):
     def wait(self, gen, interval=0.1, timeout=None):
         try:
             return super().wait(gen, interval=interval, timeout=timeout if timeout is not None else self.deadline)
-        except errors._WaitTimeout:
+        except errors._WaitTimeout:  # psycopg's own timeout error (pinned in requirements.txt; tests/test_resilience.py)
             self.pgconn.finish()  # halfway through a protocol exchange: the connection cannot be reused
             raise errors.OperationalError(f"the database did not answer within {self.deadline:g} s") from None
 
