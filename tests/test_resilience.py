@@ -52,13 +52,17 @@ def timed(request):
 
 
 @postgres
-def test_a_locked_users_table_gives_503_json_within_the_lock_timeout(transactional_db, tmp_path):
-    env = production_env(DATABASE_URL=database_url(), DATABASE_LOCK_TIMEOUT_MS="1000")
+@pytest.mark.parametrize("timeouts", [
+    {"DATABASE_LOCK_TIMEOUT_MS": "1000"},  # LockNotAvailable
+    {"DATABASE_LOCK_TIMEOUT_MS": "0", "DATABASE_STATEMENT_TIMEOUT_MS": "1000"},  # QueryCanceled
+], ids=["lock_timeout", "statement_timeout"])
+def test_a_locked_users_table_gives_503_json_within_the_timeout(transactional_db, tmp_path, timeouts):
+    env = production_env(DATABASE_URL=database_url(), **timeouts)
     with gunicorn(env, tmp_path / "gunicorn.log") as base:
         token = json.loads(chaos.register(base)[2])["token"]
         with locked("users", seconds=8):
             elapsed, status, headers, body = timed(lambda: validate(base, env, token))
-        print(f"\nvalidate-token while users is locked: {status} after {elapsed:.2f} s")
+        print(f"\nvalidate-token while users is locked ({timeouts}): {status} after {elapsed:.2f} s")
         assert (status, headers["Content-Type"], json.loads(body)) == (
             503, "application/json", {"detail": "Service temporarily unavailable"})
         assert 0.9 < elapsed < 3
