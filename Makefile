@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench check clean
+.PHONY: run test bench chaos check clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: $(STAMP) .env
 
 bench: $(STAMP) .env
 	$(PY) bench/run.py
+
+chaos: $(STAMP) .env
+	$(PY) scripts/chaos.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

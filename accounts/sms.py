@@ -1,13 +1,13 @@
 """SMS senders picked by SMS_BACKEND, like Django's EMAIL_BACKEND. No DRF here: callers translate SmsError."""
 
 import base64
+import contextlib
 import http.client
 import json
+import socket
 import sys
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -75,16 +75,20 @@ class LocmemBackend(BaseSmsBackend):
         return len(messages)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # credentials go to the configured URL only; a redirect is answered as an error
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
+@dataclass(frozen=True)
+class HttpPost:
+    url: str
+    body: bytes
+    headers: dict[str, str]
 
 
 class HttpBackend(BaseSmsBackend):
-    """One POST per message with a timeout; anything but a 2xx answer is an SmsError."""
+    """One POST per message within SMS_TIMEOUT_SECONDS in all; anything but a 2xx answer is an SmsError.
+
+    The deadline is wall-clock for the whole exchange, not per read: a provider that trickles its answer a
+    byte at a time is cut off at the deadline like one that never answers. Redirects are not followed:
+    credentials go to the configured URL only.
+    """
 
     provider = "SMS provider"
 
@@ -93,21 +97,42 @@ class HttpBackend(BaseSmsBackend):
             self.post(self.request_for(message))
         return len(messages)
 
-    def request_for(self, message: SmsMessage) -> urllib.request.Request:
+    def request_for(self, message: SmsMessage) -> "HttpPost":
         raise NotImplementedError
 
-    def post(self, request: urllib.request.Request) -> None:
+    def post(self, request: "HttpPost") -> None:
+        timeout = settings.SMS_TIMEOUT_SECONDS
+        url = urllib.parse.urlsplit(request.url)
+        connection_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        connection = connection_class(url.hostname, url.port, timeout=timeout)
+        expired = threading.Event()
+        cutoff = threading.Timer(timeout, _cut, [connection, expired])
+        cutoff.daemon = True
+        cutoff.start()
         try:
-            with _opener.open(request, timeout=settings.SMS_TIMEOUT_SECONDS) as response:
-                response.read()
-        except urllib.error.HTTPError as error:
-            raise SmsError(f"{self.provider} answered HTTP {error.code}{self.error_code(error)}") from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:  # refused, timed out, cut off
-            reason = getattr(error, "reason", error)
+            path = url.path or "/"
+            connection.request("POST", f"{path}?{url.query}" if url.query else path, body=request.body,
+                               headers=request.headers)
+            response = connection.getresponse()
+            body = response.read(64 * 1024)
+        except (OSError, http.client.HTTPException) as error:  # refused, timed out, cut off
+            reason = "timed out" if expired.is_set() or isinstance(error, TimeoutError) else error
             raise SmsError(f"{self.provider} could not be reached: {reason or type(error).__name__}") from None
+        finally:
+            cutoff.cancel()
+            connection.close()
+        if not 200 <= response.status < 300:
+            raise SmsError(f"{self.provider} answered HTTP {response.status}{self.error_code(body)}")
 
-    def error_code(self, error: urllib.error.HTTPError) -> str:
+    def error_code(self, body: bytes) -> str:
         return ""
+
+
+def _cut(connection: http.client.HTTPConnection, expired: threading.Event) -> None:
+    """The deadline passed: end the exchange wherever it is waiting (connect is bounded by its own timeout)."""
+    expired.set()  # before the shutdown, so the waiting thread sees why its read failed
+    with contextlib.suppress(OSError, AttributeError):
+        connection.sock.shutdown(socket.SHUT_RDWR)
 
 
 class TwilioBackend(HttpBackend):
@@ -115,7 +140,7 @@ class TwilioBackend(HttpBackend):
 
     provider = "Twilio"
 
-    def request_for(self, message: SmsMessage) -> urllib.request.Request:
+    def request_for(self, message: SmsMessage) -> HttpPost:
         sid = settings.TWILIO_ACCOUNT_SID
         fields = {"To": message.to, "Body": message.body}
         if settings.TWILIO_MESSAGING_SERVICE_SID:
@@ -124,21 +149,20 @@ class TwilioBackend(HttpBackend):
             fields["From"] = settings.TWILIO_FROM_NUMBER
         credentials = base64.b64encode(f"{sid}:{settings.TWILIO_AUTH_TOKEN}".encode()).decode("ascii")
         url = f"{settings.TWILIO_API_BASE.rstrip('/')}/2010-04-01/Accounts/{urllib.parse.quote(sid)}/Messages.json"
-        return urllib.request.Request(
+        return HttpPost(
             url,
-            data=urllib.parse.urlencode(fields).encode(),
-            method="POST",
-            headers={
+            urllib.parse.urlencode(fields).encode(),
+            {
                 "Authorization": f"Basic {credentials}",
                 "Content-Type": "application/x-www-form-urlencoded",
                 "Accept": "application/json",
             },
         )
 
-    def error_code(self, error: urllib.error.HTTPError) -> str:
+    def error_code(self, body: bytes) -> str:
         """Twilio's own error number (e.g. 21211, invalid To), which its docs explain; not its message."""
         try:
-            code = json.loads(error.read(4096)).get("code")
+            code = json.loads(body).get("code")
         except (ValueError, AttributeError, OSError):
             return ""
         return f" (Twilio error {code})" if isinstance(code, int) else ""
@@ -149,9 +173,9 @@ class WebhookBackend(HttpBackend):
 
     provider = "SMS webhook"
 
-    def request_for(self, message: SmsMessage) -> urllib.request.Request:
+    def request_for(self, message: SmsMessage) -> HttpPost:
         headers = {"Content-Type": "application/json"}
         if settings.SMS_WEBHOOK_SECRET:
             headers["Authorization"] = f"Bearer {settings.SMS_WEBHOOK_SECRET}"
         body = json.dumps({"to": message.to, "body": message.body}).encode()
-        return urllib.request.Request(settings.SMS_WEBHOOK_URL, data=body, method="POST", headers=headers)
+        return HttpPost(settings.SMS_WEBHOOK_URL, body, headers)

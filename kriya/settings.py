@@ -113,17 +113,38 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 # Plane calls validate-token on every request: keep connections open between requests.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
-# A health check costs a SELECT 1 round trip on every request. Without it, a connection the database
-# dropped fails one request with 503, and Django reconnects on the next.
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
+# Check a reused connection with a SELECT 1 before its first query in a request: after PostgreSQL restarts,
+# no request gets the dead connection's 503. It costs that round trip once per request.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+# Every database wait has a bound, so a stuck database answers 503 JSON within seconds instead of holding a
+# worker until gunicorn kills it. 0 turns one off. PgBouncer refuses the `options` startup parameter that
+# carries them: README, "Growing past one host".
+DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=3000)
+DATABASE_LOCK_TIMEOUT_MS = env.int("DATABASE_LOCK_TIMEOUT_MS", default=2000)
+# `manage.py migrate` waits this long for a table lock (then fails, to be retried), and has no statement timeout.
+DATABASE_MIGRATION_LOCK_TIMEOUT_MS = env.int("DATABASE_MIGRATION_LOCK_TIMEOUT_MS", default=5000)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg with a client-side deadline on every wait: a server that stops answering on an open connection
+    # (hung, or a frozen proxy) fails the query after DATABASE_STATEMENT_TIMEOUT_MS plus half a second.
+    DATABASES["default"]["ENGINE"] = "accounts.postgresql"
     options = DATABASES["default"].setdefault("OPTIONS", {})
-    options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
+    options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3))
     # Server-side parameters, and psycopg preparing a statement after 5 runs: validate-token's SELECT is
     # parsed and planned once per connection. Behind PgBouncer in transaction mode, set the threshold to -1.
     options.setdefault("server_side_binding", env.bool("DATABASE_SERVER_SIDE_BINDING", default=True))
     if (threshold := env.int("DATABASE_PREPARE_THRESHOLD", default=5)) >= 0:
         options.setdefault("prepare_threshold", threshold)
+    session = [f"-c {name}={value}" for name, value in (
+        ("statement_timeout", DATABASE_STATEMENT_TIMEOUT_MS), ("lock_timeout", DATABASE_LOCK_TIMEOUT_MS)) if value > 0]
+    if session:
+        options.setdefault("options", " ".join(session))
+    # TCP keepalives: a connection whose peer vanished (host down, network cut) is found dead in about 15 s
+    # even while idle, and tcp_user_timeout bounds unacknowledged writes the same way.
+    options.setdefault("keepalives", 1)
+    options.setdefault("keepalives_idle", env.int("DATABASE_KEEPALIVES_IDLE", default=5))
+    options.setdefault("keepalives_interval", 2)
+    options.setdefault("keepalives_count", 3)
+    options.setdefault("tcp_user_timeout", env.int("DATABASE_TCP_USER_TIMEOUT_MS", default=10000))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -184,7 +205,10 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "accounts.logging.RedactSecretsFilter"}},
+    "filters": {
+        "redact": {"()": "accounts.logging.RedactSecretsFilter"},
+        "skip_503": {"()": "accounts.logging.SkipServiceUnavailable"},
+    },
     "formatters": {"line": {"format": "[%(asctime)s] %(levelname)s %(name)s: %(message)s"}, "bare": {"format": "%(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["redact"]},
@@ -198,6 +222,8 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},  # lockouts; not every attempt
+        # A 503 is logged once per outage by accounts/exceptions.py, not once per request here.
+        "django.request": {"handlers": ["console"], "level": "INFO", "propagate": False, "filters": ["skip_503"]},
     },
 }
 PORT = env.int("PORT", default=8001)  # used by `manage.py serve` (make run)
@@ -229,10 +255,11 @@ SMS_WEBHOOK_SECRET = env.str("SMS_WEBHOOK_SECRET", default="")
 CACHES = {"default": env.cache("CACHE_URL", default="dbcache://kriya_cache?max_entries=100000")}
 # A Redis that is down or hung costs a request at most this long before its throttle fails open or closed
 # (redis-py would otherwise wait for the kernel's TCP timeouts).
-CACHE_TIMEOUT_SECONDS = env.float("CACHE_TIMEOUT_SECONDS", default=1.0)
+CACHE_TIMEOUT_SECONDS = env.float("CACHE_TIMEOUT_SECONDS", default=0.5)
+CACHE_CONNECT_TIMEOUT_SECONDS = env.float("CACHE_CONNECT_TIMEOUT_SECONDS", default=0.5)
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     cache_options = CACHES["default"].setdefault("OPTIONS", {})
-    cache_options.setdefault("socket_connect_timeout", CACHE_TIMEOUT_SECONDS)
+    cache_options.setdefault("socket_connect_timeout", CACHE_CONNECT_TIMEOUT_SECONDS)
     cache_options.setdefault("socket_timeout", CACHE_TIMEOUT_SECONDS)
 
 # Requests per IP / per phone / per user; "none" turns one off. THROTTLE_RATES="otp_ip=5/min,user=60/min"

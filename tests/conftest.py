@@ -1,6 +1,7 @@
 import contextlib
 import itertools
 import os
+import re
 import shutil
 import socket
 import uuid
@@ -39,6 +40,19 @@ def require_program(name: str, package: str | None = None) -> str:
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(f"{message}: CI installs it, so its absence is a failure")
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Creating and dropping the test database waits for other sessions longer than a request may: no statement
+    timeout or client-side deadline in the test process (the servers tests start keep theirs)."""
+    from django.conf import settings
+
+    settings.DATABASE_STATEMENT_TIMEOUT_MS = 0
+    options = settings.DATABASES["default"].get("OPTIONS", {})
+    if "options" in options:
+        options["options"] = re.sub(r"-c statement_timeout=\d+", "-c statement_timeout=0", options["options"])
+    yield
 
 
 @pytest.fixture(autouse=True)

@@ -81,7 +81,8 @@ def gunicorn(env: dict, log_path: Path, workers: int = 1):
 
 
 class TCPProxy:
-    """Forwards 127.0.0.1:port to a target; cut() drops every connection and refuses new ones until restore()."""
+    """Forwards 127.0.0.1:port to a target; cut() drops every connection and refuses new ones until restore();
+    freeze() stops forwarding without closing anything (a hung server, as clients see it) until thaw()."""
 
     def __init__(self, target_port: int):
         self.target_port = target_port
@@ -89,6 +90,14 @@ class TCPProxy:
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._listener = None
+        self._flowing = threading.Event()
+        self._flowing.set()
+
+    def freeze(self):
+        self._flowing.clear()
+
+    def thaw(self):
+        self._flowing.set()
 
     def restore(self):
         listener = socket.socket()
@@ -118,10 +127,10 @@ class TCPProxy:
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
-    @staticmethod
-    def _pump(source, sink):
+    def _pump(self, source, sink):
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
+                self._flowing.wait(60)  # frozen: hold the bytes (bounded, in case nobody thaws)
                 sink.sendall(data)
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)

@@ -10,6 +10,7 @@ import pytest
 
 from accounts import sms
 from accounts.models import User
+from tests.chaos import Trickler
 from tests.otp_fixtures import code_in
 from tests.servers import free_port
 
@@ -229,3 +230,19 @@ def test_when_the_webhook_fails_the_caller_gets_503_and_may_ask_again(webhook, s
     webhook.answer(200, {})
     retried = request_code()
     assert (retried.status_code, retried.json()) == (200, SENT)
+
+
+def test_a_provider_that_trickles_its_answer_is_cut_off_at_the_total_deadline(settings, request_code, api_client):
+    """SMS_TIMEOUT_SECONDS bounds the whole exchange, not each read: a byte every 0.2 s never finishes."""
+    settings.PHONE_VERIFICATION = "sms"
+    settings.SMS_TIMEOUT_SECONDS = 0.8
+    with Trickler(interval=0.2, limit=10) as trickler:
+        settings.SMS_BACKEND, settings.SMS_WEBHOOK_URL = "webhook", trickler.url
+        started = time.monotonic()
+        response = request_code()
+        elapsed = time.monotonic() - started
+
+    assert (response.status_code, response.json()) == (503, UNAVAILABLE)
+    assert 0.7 < elapsed < 1.5
+    refused = register_with(api_client, code_in(trickler.bodies[0]))  # the provider got it, and may deliver it late
+    assert (refused.status_code, refused.json()) == (400, INVALID)

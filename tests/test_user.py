@@ -22,6 +22,21 @@ def test_a_token_in_the_query_string_returns_its_user(api_client, user, user_jso
     assert response.json() == user_json(user)
 
 
+@pytest.mark.parametrize("name", ["%74oken", "t%6Fken", "TOKEN", "token%20", "tok%65n"])
+def test_only_a_parameter_named_exactly_token_carries_a_token(api_client, user, name):
+    response = api_client.get(f"/api/auth/user?{name}={issue_token(user).token}")
+
+    assert (response.status_code, response.json()) == (401, {"detail": "Authentication credentials were not provided."})
+
+
+def test_the_last_token_parameter_counts_and_its_value_may_be_percent_encoded(api_client, user, user_json):
+    token = issue_token(user).token.replace(".", "%2E")
+
+    response = api_client.get(f"/api/auth/user?token=stale&token={token}")
+
+    assert (response.status_code, response.json()) == (200, user_json(user))
+
+
 def test_the_bearer_scheme_is_case_insensitive(api_client, user, user_json):
     response = api_client.get("/api/auth/user", HTTP_AUTHORIZATION=f"bearer {issue_token(user).token}")
 
