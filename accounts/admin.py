@@ -18,10 +18,11 @@ from django.utils.translation import ngettext
 
 from . import staff
 from .adminforms import KriyaUserChangeForm, KriyaUserCreationForm
-from .models import AuditToken, User
+from .models import AuditToken, Session, User
 from .phones import find_phone
 
 RECENT_TOKENS = 20  # shown on a user's page; the token list has them all
+RECENT_SESSIONS = 20  # likewise; the session list has them all
 
 
 def compact(moment) -> str:
@@ -58,11 +59,12 @@ class UserAdmin(PhoneSearchMixin, BaseUserAdmin):
     list_filter = ["is_active", "is_staff", "is_superuser", "groups", "created_at"]
     search_fields = ["phone_number", "first_name", "last_name", "email"]
     ordering = ["-created_at"]
-    readonly_fields = ["id", "token_version", "issued_tokens", "created_at", "updated_at", "last_login"]
+    readonly_fields = ["id", "token_version", "device_sessions", "issued_tokens", "created_at", "updated_at", "last_login"]
     fieldsets = [
         (None, {"fields": ["id", "phone_number", "password"]}),
         ("Personal info", {"fields": ["first_name", "last_name", "email"]}),
         ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        ("Sessions", {"fields": ["device_sessions"]}),
         ("Tokens", {"fields": ["token_version", "issued_tokens"]}),
         ("Important dates", {"fields": ["last_login", "created_at", "updated_at"]}),
     ]
@@ -125,6 +127,31 @@ class UserAdmin(PhoneSearchMixin, BaseUserAdmin):
             "<th>IP address</th><th>User agent</th><th>Still valid</th></tr></thead><tbody>{}</tbody></table>"
             '<p>{} <a href="{}">Open them in the token list</a></p>',
             rows, shown, link,
+        )
+
+    @admin.display(description="sessions")
+    def device_sessions(self, user):
+        """The newest sessions, each live one with a revoke link (a confirmation page): one lost phone."""
+        if user is None or user.pk is None:
+            return "-"
+        sessions = list(Session.objects.filter(user=user).order_by("-created_at")[:RECENT_SESSIONS + 1])
+        if not sessions:
+            return "None yet."
+        now = timezone.now()
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td title=\"{}\">{}</td><td>{}</td><td>{}</td></tr>", (
+            (session.device_name or "-", compact(session.created_at), compact(session.last_used_at), session.ip_address or "-",
+             session.user_agent, Truncator(session.user_agent).chars(40) or "-", session.state(now),
+             format_html('<a href="{}">Revoke</a>', reverse("admin:accounts_session_revoke", args=[session.pk]))
+             if session.state(now) == "live" else "")
+            for session in sessions[:RECENT_SESSIONS]
+        ))
+        link = reverse("admin:accounts_session_changelist") + f"?user__id__exact={user.pk}"
+        more = f"The newest {RECENT_SESSIONS}." if len(sessions) > RECENT_SESSIONS else ""
+        return format_html(
+            '<table class="device-sessions"><thead><tr><th>Device</th><th>Signed in</th><th>Last used</th>'
+            "<th>IP address</th><th>User agent</th><th>State</th><th></th></tr></thead><tbody>{}</tbody></table>"
+            '<p>{} <a href="{}">Open them in the session list</a></p>',
+            rows, more, link,
         )
 
     def save_model(self, request, obj, form, change):
@@ -279,6 +306,105 @@ class AuditTokenAdmin(PhoneSearchMixin, admin.ModelAdmin):
         if not token.user_agent:
             return "-"
         return format_html('<span title="{}">{}</span>', token.user_agent, Truncator(token.user_agent).chars(48))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class SessionStateFilter(admin.SimpleListFilter):
+    """Live, revoked or expired, as Session.state() says for one session."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("live", "Live"), ("revoked", "Revoked"), ("expired", "Expired")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "live":
+            return queryset.live(now)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        if self.value() == "expired":
+            return queryset.filter(Q(expires_at__lte=now) | Q(idle_expires_at__lte=now), revoked_at__isnull=True)
+        return queryset
+
+
+@admin.register(Session)
+class SessionAdmin(PhoneSearchMixin, admin.ModelAdmin):
+    """Sign-ins per device, read-only; staff with the revoke permission end one (a lost phone)."""
+
+    phone_search_field = "user__phone_number"
+    list_display = ["device", "user_link", "signed_in", "last_used", "ip_address", "short_user_agent", "state"]
+    list_select_related = ["user"]
+    list_filter = [SessionStateFilter, "created_at"]
+    date_hierarchy = "created_at"
+    search_fields = ["user__phone_number", "device_name"]
+    show_full_result_count = False
+    readonly_fields = ["id", "user", "device_name", "created_at", "last_used_at", "idle_expires_at", "expires_at",
+                       "ip_address", "user_agent", "revoked_at", "revoked_reason"]
+    exclude = ["refresh_token_hash"]
+    actions = ["revoke_sessions"]
+
+    @admin.display(description="device", ordering="device_name")
+    def device(self, session):
+        return session.device_name or "(unnamed)"
+
+    @admin.display(description="user", ordering="user__phone_number")
+    def user_link(self, session):
+        return format_html('<a href="{}">{}</a>', reverse("admin:accounts_user_change", args=[session.user_id]),
+                           session.user.phone_number)
+
+    @admin.display(description="signed in", ordering="created_at")
+    def signed_in(self, session):
+        return compact(session.created_at)
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, session):
+        return compact(session.last_used_at)
+
+    @admin.display(description="user agent")
+    def short_user_agent(self, session):
+        return format_html('<span title="{}">{}</span>', session.user_agent, Truncator(session.user_agent).chars(48)) \
+            if session.user_agent else "-"
+
+    @admin.display(description="state")
+    def state(self, session):
+        return session.state()
+
+    def has_revoke_permission(self, request, obj=None):
+        return request.user.has_perm(f"{self.opts.app_label}.revoke_user_tokens")
+
+    @admin.action(description="Revoke the selected sessions", permissions=["revoke"])
+    def revoke_sessions(self, request, queryset):
+        count = staff.revoke_sessions(request, queryset)
+        self.message_user(request, ngettext("Revoked %(count)d session.", "Revoked %(count)d sessions.", count)
+                          % {"count": count}, messages.SUCCESS)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.revoke_view)
+        return [path("<path:object_id>/revoke/", view, name="accounts_session_revoke"), *super().get_urls()]
+
+    def revoke_view(self, request, object_id):
+        if not self.has_revoke_permission(request):
+            raise PermissionDenied
+        session = self.get_object(request, object_id)
+        if session is None:
+            raise Http404("No such session.")
+        back_url = reverse("admin:accounts_user_change", args=[session.user_id])
+        if request.method == "POST":
+            self.revoke_sessions(request, [session])
+            return HttpResponseRedirect(back_url)
+        context = {**self.admin_site.each_context(request), "title": "Revoke session", "subtitle": None,
+                   "opts": self.opts, "session": session, "back_url": back_url}
+        return TemplateResponse(request, "admin/accounts/session/confirm_revoke.html", context)
 
     def has_add_permission(self, request):
         return False

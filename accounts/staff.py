@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .events import log_event, mask_phone
-from .models import User
+from .models import Session, User
 
 
 def _record(request, users: list[User], event: str, message: str) -> None:
@@ -49,3 +49,17 @@ def reactivate(request, users) -> int:
         _set_active_and_revoke(users, active=True, reason="user_reactivated")
         _record(request, users, "admin_reactivated", "Reactivated (earlier tokens stay revoked)")
     return len(users)
+
+
+def revoke_sessions(request, sessions) -> int:
+    """Sign the users out of these sessions (a lost phone): their other sessions go on. Each is in the
+    user's History."""
+    with transaction.atomic():
+        live = list(Session.objects.live().filter(pk__in=[session.pk for session in sessions]).select_related("user"))
+        Session.objects.filter(pk__in=[session.pk for session in live]).revoke(reason="admin_revoked")
+        for session in live:
+            LogEntry.objects.log_actions(request.user.pk, [session.user], CHANGE, single_object=True,
+                                         change_message=f"Revoked session {session.pk} ({session.device_name or 'unnamed device'})")
+            log_event("session_revoked", request=request, user=session.user, session_id=session.pk, reason="admin_revoked",
+                      admin_id=str(request.user.pk), admin_phone=mask_phone(request.user.phone_number))
+    return len(live)

@@ -314,7 +314,8 @@ def test_a_user_with_1000_tokens_shows_the_newest_20_and_saves(admin_client, api
     assert page.status_code == 200
     assert len(html) < 100_000
     assert all(str(token.jti) in html for token in newest)
-    assert html.count("<tr><td>") == 20
+    tokens_table = html[html.index('class="issued-tokens"'):]
+    assert tokens_table[:tokens_table.index("</table>")].count("<tr><td>") == 20
     assert "The newest 20 of 1001 tokens" in html
     assert f"?user__id__exact={user.pk}" in html
     response = admin_client.post(change_url(user), change_form_data(user, first_name="Augusta"))
@@ -870,3 +871,71 @@ def test_staff_revocations_end_the_users_sessions_and_tell_the_revocation_feed(a
     assert not Session.objects.live().filter(user=user).exists()
     assert api_client.post("/api/auth/token/refresh", {"refresh_token": refresh_token}).status_code == 401
     assert list(RevocationEvent.objects.filter(user_id=user.pk).values_list("type", "session_id")) == [(event, None)]
+
+
+# Sessions
+
+def signed_in_devices(api_client, user, *names):
+    return [api_client.post("/api/auth/register", {"phone_number": user.phone_number, "device_name": name}).json()
+            for name in names]
+
+
+def test_the_users_page_lists_their_sessions_newest_first_with_a_link_to_all(admin_client, api_client, time_machine):
+    time_machine.move_to("2026-11-25 10:00:00+00:00", tick=False)
+    user, _ = registered(api_client)
+    for n in range(22):
+        time_machine.shift(60)
+        signed_in_devices(api_client, user, f"Device {n}")
+
+    page = admin_client.get(change_url(user)).content.decode()
+
+    table = page[page.index('class="device-sessions"'):]
+    assert table.index("Device 21") < table.index("Device 20")
+    assert "Device 1<" not in table  # 23 sessions: only the newest 20 are on the page
+    assert "The newest 20." in page
+    assert reverse("admin:accounts_session_changelist") + f"?user__id__exact={user.pk}" in page
+
+
+def test_staff_revoke_one_session_from_the_users_page_and_the_others_go_on(admin_client, api_client, validate, caplog):
+    user, _ = registered(api_client)
+    lost, laptop = signed_in_devices(api_client, user, "Lost phone", "Laptop")
+    url = reverse("admin:accounts_session_revoke", args=[lost["session_id"]])
+    assert url in admin_client.get(change_url(user)).content.decode()
+
+    confirm = admin_client.get(url)
+    assert confirm.status_code == 200 and "Lost phone" in confirm.content.decode()
+    assert validate(lost["token"]).json()["valid"] is True  # nothing happens before the confirmation
+
+    response = admin_client.post(url)
+
+    assert response.status_code == 302 and response["Location"] == change_url(user)
+    assert validate(lost["token"]).json() == {"valid": False, "user": None, "message": "Session has been revoked"}
+    assert validate(laptop["token"]).json()["valid"] is True
+    assert Session.objects.get(pk=lost["session_id"]).revoked_reason == "admin_revoked"
+    entry = LogEntry.objects.get(object_id=str(user.pk))
+    assert entry.get_change_message() == f"Revoked session {lost['session_id']} (Lost phone)"
+    assert list(RevocationEvent.objects.values_list("type", "session_id")) == [("session_revoked", uuid.UUID(lost["session_id"]))]
+
+
+def test_the_session_list_filters_live_revoked_and_expired_and_links_to_the_user(admin_client, api_client, time_machine):
+    time_machine.move_to("2026-11-25 10:00:00+00:00", tick=False)
+    user, _ = registered(api_client)
+    expired, revoked, live = signed_in_devices(api_client, user, "Old tablet", "Lost phone", "Laptop")
+    Session.objects.filter(pk=expired["session_id"]).update(idle_expires_at=timezone.now())
+    Session.objects.filter(pk=revoked["session_id"]).revoke(reason="user_revoked")
+    changelist = reverse("admin:accounts_session_changelist")
+
+    for state, device in (("live", "Laptop"), ("revoked", "Lost phone"), ("expired", "Old tablet")):
+        page = admin_client.get(f"{changelist}?state={state}").content.decode()
+        shown = {name for name in ("Old tablet", "Lost phone", "Laptop") if f">{name}<" in page}
+        assert shown == {device}, (state, shown)
+    assert change_url(user) in admin_client.get(changelist).content.decode()
+
+
+def test_without_the_revoke_permission_a_session_cannot_be_revoked(client, api_client):
+    user, _ = registered(api_client)
+    [session] = signed_in_devices(api_client, user, "Phone")
+    client.force_login(staff_member("view_user", "view_session"))
+
+    assert client.post(reverse("admin:accounts_session_revoke", args=[session["session_id"]])).status_code == 403
+    assert Session.objects.get(pk=session["session_id"]).revoked_at is None
