@@ -22,6 +22,7 @@ run: $(STAMP) .env
 test: $(STAMP) .env
 	$(PY) manage.py collectstatic --noinput --verbosity 0  # /docs and the admin need the manifest
 	$(PY) -m pytest
+	cd kriya_client && ../$(PY) -m pytest  # the relying-party kit's own tests (its own settings)
 
 bench: $(STAMP) .env
 	$(PY) bench/run.py

@@ -1,0 +1,206 @@
+"""Django glue: the client from settings, the user resolver, sign-in by token exchange, the revocation hooks.
+
+Settings (only KRIYA_BACKEND_URL and KRIYA_API_KEY are required):
+  KRIYA_BACKEND_URL, KRIYA_API_KEY        where Kriya answers, and one of its PLANE_API_KEY values
+  KRIYA_TIMEOUT (5)                        seconds per request to Kriya
+  KRIYA_CACHE ("memory")                   "memory" (per process) or the alias of a Django cache (e.g. "default")
+  KRIYA_CACHE_MAX_ENTRIES (10000)          bound of the in-process cache
+  KRIYA_CACHE_MAX_SECONDS (300)            no answer is reused longer, whatever Kriya's max-age
+  KRIYA_REVOCATION_POLL_SECONDS (1)        how often the follower reads the feed
+  KRIYA_MAX_STALENESS_SECONDS (5)          cached answers count only while the follower polled this recently
+  KRIYA_FOLLOWER ("thread")                "thread": a daemon thread in each process; "command": a separate
+                                           `manage.py kriya_follow_revocations` (needs a shared KRIYA_CACHE)
+  KRIYA_ON_REVOKED                         dotted path of hook(event); default delete_revoked_sessions
+  KRIYA_ON_RESET                           dotted path of hook(); default delete_all_signed_in_sessions
+  KRIYA_USER_RESOLVER                      dotted path of resolver(kriya_user) -> local user; default find_or_create_user
+  KRIYA_PHONE_FIELD ("mobile_number")      the local user's field that receives the phone number, if the model has it
+  KRIYA_EMAIL_DOMAIN ("phone.kriya.invalid")  domain of the synthetic email of email-keyed user models
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+
+from django.conf import settings
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
+from django.http import JsonResponse
+from django.utils.decorators import method_decorator
+from django.utils.module_loading import import_string
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from .cache import DjangoCache, MemoryCache
+from .client import KriyaClient, KriyaUnavailable
+from .tokens import unverified_claims
+
+_clients: dict[int, KriyaClient] = {}  # one per process: a forked child must not share its parent's sockets
+_lock = threading.Lock()
+
+
+def setting(name: str, default=None):
+    return getattr(settings, name, default)
+
+
+def get_client(start_follower: bool | None = None) -> KriyaClient:
+    """This process's KriyaClient, built from settings; with KRIYA_FOLLOWER="thread" its follower is running."""
+    pid = os.getpid()
+    client = _clients.get(pid)
+    if client is None:
+        with _lock:
+            client = _clients.get(pid)
+            if client is None:
+                client = _clients[pid] = build_client()
+    if start_follower is None:
+        start_follower = setting("KRIYA_FOLLOWER", "thread") == "thread"
+    if start_follower and (client.follower is None or client.follower._pid != pid):
+        follow(client)
+    return client
+
+
+def build_client() -> KriyaClient:
+    url, key = setting("KRIYA_BACKEND_URL"), setting("KRIYA_API_KEY")
+    if not url or not key:
+        raise ImproperlyConfigured("Set KRIYA_BACKEND_URL and KRIYA_API_KEY to use Kriya")
+    staleness = float(setting("KRIYA_MAX_STALENESS_SECONDS", 5))
+    max_seconds = float(setting("KRIYA_CACHE_MAX_SECONDS", 300))
+    alias = setting("KRIYA_CACHE", "memory")
+    if alias == "memory":
+        cache = MemoryCache(max_entries=int(setting("KRIYA_CACHE_MAX_ENTRIES", 10000)), max_staleness=staleness)
+    else:
+        from django.core.cache import caches
+
+        cache = DjangoCache(caches[alias], max_staleness=staleness, max_entry_seconds=max_seconds)
+    if setting("KRIYA_FOLLOWER", "thread") == "command" and alias == "memory":
+        raise ImproperlyConfigured('KRIYA_FOLLOWER="command" needs a shared KRIYA_CACHE (a Django cache alias)')
+    return KriyaClient(url, key, timeout=float(setting("KRIYA_TIMEOUT", 5)), cache=cache,
+                       max_staleness=staleness, max_cache_seconds=max_seconds)
+
+
+def follow(client: KriyaClient, start: bool = True):
+    """client's follower with the hooks from settings; started in a daemon thread unless start=False."""
+    return client.follow_revocations(
+        on_revoked=import_string(setting("KRIYA_ON_REVOKED", "kriya_client.django.delete_revoked_sessions")),
+        on_reset=import_string(setting("KRIYA_ON_RESET", "kriya_client.django.delete_all_signed_in_sessions")),
+        poll_seconds=float(setting("KRIYA_REVOCATION_POLL_SECONDS", 1)),
+        start=start,
+    )
+
+
+class RevocationFollowerMiddleware:
+    """Starts this process's follower when the web server loads Django, before any request, then steps aside."""
+
+    def __init__(self, get_response):
+        if setting("KRIYA_FOLLOWER", "thread") == "thread":
+            get_client()
+        raise MiddlewareNotUsed
+
+
+def authenticate_token(token: str):
+    """The local user of a valid Kriya token, or None; raises KriyaUnavailable when Kriya cannot say."""
+    entry = get_client().check(token)
+    if entry is None:
+        return None
+    if entry.local is None:
+        entry.local = import_string(setting("KRIYA_USER_RESOLVER", "kriya_client.django.find_or_create_user"))(
+            entry.user)
+        get_client().cache.attach(entry)  # the next request with this token needs no database query
+    if entry.local is None or not entry.local.is_active:
+        return None
+    return copy.copy(entry.local)  # the cached instance is shared by threads: each request gets its own
+
+
+def synthetic_email(phone_number: str) -> str:
+    """The email of a phone-only user on an email-keyed user model: +16502530001 -> 16502530001@phone.kriya.invalid."""
+    digits = "".join(ch for ch in phone_number if ch.isdigit())
+    return f"{digits}@{setting('KRIYA_EMAIL_DOMAIN', 'phone.kriya.invalid')}"
+
+
+def find_or_create_user(kriya_user: dict):
+    """The default resolver: the local user of this phone number, created on first sign-in (unusable password).
+
+    It is looked up by USERNAME_FIELD: the E.164 number, or synthetic_email() when USERNAME_FIELD is "email".
+    Kriya's email is never used to match an account: Kriya does not verify emails.
+    """
+    model = get_user_model()
+    phone = kriya_user["phone_number"]
+    username_field = model.USERNAME_FIELD
+    identity = synthetic_email(phone) if username_field == "email" else phone
+    names = {field.name for field in model._meta.get_fields()}
+    defaults = {"password": make_password(None)}
+    for name in ("first_name", "last_name"):
+        if name in names:
+            defaults[name] = (kriya_user.get(name) or "")[: model._meta.get_field(name).max_length or None]
+    phone_field = setting("KRIYA_PHONE_FIELD", "mobile_number")
+    if phone_field and phone_field in names and phone_field != username_field:
+        defaults[phone_field] = phone
+    user, _ = model._default_manager.get_or_create(**{username_field: identity}, defaults=defaults)
+    return user
+
+
+def sign_in(request, token: str):
+    """Exchange a Kriya token for a Django session (login()); the local user, or None for an invalid token.
+
+    The session is recorded with the token's Kriya user and session, so that a revocation ends it.
+    """
+    user = authenticate_token(token)
+    if user is None:
+        return None
+    login(request, user, backend=setting("KRIYA_AUTH_BACKEND", "django.contrib.auth.backends.ModelBackend"))
+    from .models import SignedInSession
+
+    claims = unverified_claims(token)
+    SignedInSession.objects.update_or_create(session_key=request.session.session_key, defaults={
+        "kriya_user_id": str(claims.get("user_id")), "kriya_session_id": claims.get("sid") or None})
+    return user
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class SignInView(View):
+    """POST with Authorization: Bearer <Kriya token> -> a Django session cookie.
+
+    Not CSRF-protected, and safe: the token is read only from the Authorization header, which a
+    cross-site form cannot set (and a cross-site fetch cannot send without a CORS preflight).
+    """
+
+    def post(self, request):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return JsonResponse({"detail": "Send the Kriya token as Authorization: Bearer <token>"}, status=401)
+        try:
+            user = sign_in(request, token.strip())
+        except KriyaUnavailable:
+            return JsonResponse({"detail": "Authentication service unavailable"}, status=503)
+        if user is None:
+            return JsonResponse({"detail": "Invalid or expired token"}, status=401)
+        return JsonResponse({"id": str(user.pk), user.USERNAME_FIELD: getattr(user, user.USERNAME_FIELD)})
+
+
+def delete_revoked_sessions(event: dict) -> None:
+    """The default on_revoked hook: end the Django sessions signed in with the revoked Kriya user or session."""
+    from .models import SignedInSession
+
+    rows = SignedInSession.objects.filter(kriya_user_id=str(event.get("user_id")))
+    if event.get("session_id"):
+        rows = rows.filter(kriya_session_id=str(event["session_id"]))
+    _delete_sessions(rows)
+
+
+def delete_all_signed_in_sessions() -> None:
+    """The default on_reset hook (the feed's cursor expired: revocations may have been missed)."""
+    from .models import SignedInSession
+
+    _delete_sessions(SignedInSession.objects.all())
+
+
+def _delete_sessions(rows) -> None:
+    from importlib import import_module
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    keys = list(rows.values_list("session_key", flat=True))
+    for key in keys:
+        store(session_key=key).delete()
+    rows.model.objects.filter(session_key__in=keys).delete()
