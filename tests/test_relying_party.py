@@ -1,0 +1,129 @@
+"""Kriya under gunicorn on PostgreSQL, and a relying party (tests/relying_party, Plane-shaped) under gunicorn
+using kriya_client as its README says: sign-in by token exchange, a DRF endpoint behind KriyaTokenAuthentication,
+revocations reaching it within 2 s, and failing closed when Kriya goes away."""
+
+import contextlib
+import http.cookiejar
+import json
+import time
+import urllib.request
+
+import pytest
+from django.db import connection
+
+from tests.relying_party.launch import migrate, rp_env, serve
+from tests.servers import TCPProxy, call, gunicorn, production_env
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def kriya(transactional_db, tmp_path):
+    """Kriya's base URL and API key, with a cuttable proxy in front of it for the relying party."""
+    db = connection.settings_dict
+    env = production_env(DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}")
+    with gunicorn(env, tmp_path / "kriya.log", workers=2) as base:
+        proxy = TCPProxy(int(base.rsplit(":", 1)[1]))
+        proxy.restore()
+        yield {"base": base, "key": env["PLANE_API_KEY"], "proxy": proxy}
+        proxy.cut()
+
+
+@contextlib.contextmanager
+def relying_party(kriya, tmp_path, **settings):
+    env = rp_env(f"http://127.0.0.1:{kriya['proxy'].port}", kriya["key"], tmp_path / "rp.sqlite3", **settings)
+    migrate(env)
+    with serve(env, tmp_path / "rp.log") as base:
+        yield base
+
+
+@pytest.fixture
+def rp(kriya, tmp_path):
+    with relying_party(kriya, tmp_path) as base:
+        yield base
+
+
+def sign_in_at_kriya(kriya, phone="+16502530001", device="Laptop"):
+    body = json.dumps({"phone_number": phone, "first_name": "Ada", "device_name": device}).encode()
+    status, _, answer = call(kriya["base"], "POST", "/api/auth/register", body)
+    assert status == 200, answer
+    return json.loads(answer)
+
+
+class Browser:
+    """A browser of the relying party: keeps its session cookie."""
+
+    def __init__(self, base):
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def request(self, method, path, token=None):
+        request = urllib.request.Request(self.base + path, method=method,
+                                         headers={"Authorization": f"Bearer {token}"} if token else {})
+        try:
+            with self.opener.open(request, timeout=15) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+
+def me(rp, token):
+    return Browser(rp).request("GET", "/api/me", token)[0]
+
+
+def seconds_until(condition, limit=5.0):
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < limit, "not within the limit"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def test_sign_in_then_logout_at_kriya_ends_the_token_and_the_session_within_2_s(kriya, rp):
+    signed_in = sign_in_at_kriya(kriya)
+    token = signed_in["token"]
+    browser = Browser(rp)
+    status, body = browser.request("POST", "/auth/kriya", token)
+    assert status == 200
+    assert body["email"] == "16502530001@phone.kriya.invalid"
+    assert [cookie.name for cookie in browser.jar] == ["session-id"]
+    assert browser.request("GET", "/api/me") == (200, {"id": int(body["id"]), "email": body["email"]})
+    for _ in range(5):
+        assert me(rp, token) == 200
+
+    assert call(kriya["base"], "DELETE", f"/api/auth/logout?token={token}")[0] == 200
+    delay = seconds_until(lambda: me(rp, token) == 401 and browser.request("GET", "/api/me")[0] == 401)
+    assert delay < 2
+    assert me(rp, token) == 401
+
+
+def test_revoking_one_kriya_session_ends_that_devices_token_and_session_only(kriya, rp):
+    phone, laptop = sign_in_at_kriya(kriya, device="Phone"), sign_in_at_kriya(kriya, device="Laptop")
+    phone_browser, laptop_browser = Browser(rp), Browser(rp)
+    assert phone_browser.request("POST", "/auth/kriya", phone["token"])[0] == 200
+    assert laptop_browser.request("POST", "/auth/kriya", laptop["token"])[0] == 200
+    assert me(rp, phone["token"]) == me(rp, laptop["token"]) == 200
+
+    status = call(kriya["base"], "DELETE", f"/api/auth/sessions/{phone['session_id']}",
+                  headers={"Authorization": f"Bearer {laptop['token']}"})[0]
+    assert status == 200
+    delay = seconds_until(lambda: me(rp, phone["token"]) == 401 and phone_browser.request("GET", "/api/me")[0] == 401)
+    assert delay < 2
+    assert me(rp, laptop["token"]) == 200
+    assert laptop_browser.request("GET", "/api/me")[0] == 200
+
+
+def test_kriya_gone_the_relying_party_fails_closed_after_the_bound(kriya, tmp_path):
+    with relying_party(kriya, tmp_path, KRIYA_MAX_STALENESS_SECONDS=2) as rp:
+        token = sign_in_at_kriya(kriya)["token"]
+        seconds_until(lambda: me(rp, token) == 200)
+        kriya["proxy"].cut()
+        started = time.monotonic()
+        seconds_until(lambda: me(rp, token) == 503, limit=6)
+        assert time.monotonic() - started <= 2 + 1 + 1  # the bound, one poll, a request's own time
+        status, body = Browser(rp).request("GET", "/api/me", token)
+        assert (status, body) == (503, {"detail": "Authentication service unavailable"})
+
+        kriya["proxy"].restore()
+        seconds_until(lambda: me(rp, token) == 200)
