@@ -98,7 +98,8 @@ def phone_verification_errors() -> list[tuple[str, str]]:
         problems.append(("kriya.E027", f"OTP_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters long (or empty)."))
     for name, minimum in (("OTP_TTL_SECONDS", 1), ("OTP_MAX_ATTEMPTS", 1), ("OTP_MAX_PER_HOUR", 1),
                           ("OTP_RESEND_SECONDS", 0), ("SMS_TIMEOUT_SECONDS", 0.1), ("REFRESH_TOKEN_IDLE_DAYS", 1),
-                          ("SESSION_MAX_DAYS", 1), ("REFRESH_REUSE_SECONDS", 0)):
+                          ("SESSION_MAX_DAYS", 1), ("REFRESH_REUSE_SECONDS", 0), ("VALIDATION_CACHE_SECONDS", 0),
+                          ("REVOCATION_RETENTION_DAYS", 1)):
         if getattr(settings, name) < minimum:
             problems.append(("kriya.E026", f"{name} must be at least {minimum}."))
     return problems

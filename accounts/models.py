@@ -1,7 +1,7 @@
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -52,8 +52,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         now = timezone.now()
         with transaction.atomic():
             User.objects.filter(pk=self.pk).update(token_version=F("token_version") + 1, updated_at=now)
-            self.sessions.revoke(reason=reason, now=now)
-        self.refresh_from_db(fields=["token_version", "updated_at"])
+            self.refresh_from_db(fields=["token_version", "updated_at"])
+            # The new token_version ends every session's tokens: one event for the user says it all.
+            self.sessions.revoke(reason=reason, now=now, announce=False)
+            RevocationEvent.record([RevocationEvent(type=reason, user_id=self.pk, token_version=self.token_version, at=now)])
 
 
 class SessionQuerySet(models.QuerySet):
@@ -62,10 +64,19 @@ class SessionQuerySet(models.QuerySet):
         now = now or timezone.now()
         return self.filter(revoked_at__isnull=True, expires_at__gt=now, idle_expires_at__gt=now)
 
-    def revoke(self, *, reason: str, now=None) -> int:
-        """End the live sessions among these: their access and refresh tokens stop working at once."""
+    def revoke(self, *, reason: str, now=None, announce: bool = True) -> int:
+        """End the live sessions among these: their access and refresh tokens stop working at once.
+        announce: write a revocation event per session, for relying parties that cache validations."""
         now = now or timezone.now()
-        return self.live(now).update(revoked_at=now, revoked_reason=reason)
+        with transaction.atomic():
+            ended = list(self.live(now).select_for_update(of=("self",)).values_list("id", "user_id", "user__token_version"))
+            Session.objects.filter(pk__in=[session_id for session_id, _, _ in ended]).update(revoked_at=now, revoked_reason=reason)
+            if announce and ended:
+                RevocationEvent.record([
+                    RevocationEvent(type="session_revoked", user_id=user_id, session_id=session_id, token_version=version, at=now)
+                    for session_id, user_id, version in ended
+                ])
+        return len(ended)
 
 
 class Session(models.Model):
@@ -160,3 +171,41 @@ class PhoneVerification(models.Model):
 
     def __str__(self) -> str:
         return self.phone_number
+
+
+class RevocationEvent(models.Model):
+    """One revocation, in the feed relying parties follow to evict what they cached (GET /api/auth/revocations).
+
+    Ids are handed out in commit order (see record()), so a follower reading "after the last id I saw"
+    never skips one that committed later.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    type = models.CharField(max_length=40)  # logout, admin_revoked, user_deactivated, session_revoked, ...
+    # No foreign keys: the event must outlive a deleted user or a purged session.
+    user_id = models.UUIDField()
+    session_id = models.UUIDField(null=True, blank=True)  # None: every token of the user older than token_version
+    token_version = models.PositiveIntegerField()
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        db_table = "revocation_events"
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.type}"
+
+    @classmethod
+    def record(cls, events: list["RevocationEvent"]) -> None:
+        """Append events; call inside the revoking transaction, as its last write.
+
+        Writers queue on the table lock until the one before them commits, so ids follow commit order and
+        a reader never sees id N+1 while N is still to come. Readers are never blocked (EXCLUSIVE mode
+        lets SELECTs through). SQLite has one writer at a time anyway.
+        """
+        if not connection.in_atomic_block:
+            raise RuntimeError("RevocationEvent.record() must run inside the revoking transaction")
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {cls._meta.db_table} IN EXCLUSIVE MODE")
+        cls.objects.bulk_create(events)

@@ -184,3 +184,29 @@ class MessageSerializer(serializers.Serializer):
 class HealthSerializer(serializers.Serializer):
     status = serializers.CharField()
     database = serializers.CharField()
+
+
+class RevocationQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(required=False, min_value=0, help_text="The cursor of the previous answer")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
+
+    def validate(self, attrs):
+        # A follower that misspells after= would silently restart from now and miss events: refuse it.
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown parameter."] for name in unknown})
+        return attrs
+
+
+class RevocationEventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    type = serializers.CharField(help_text="logout, admin_revoked, user_deactivated, session_revoked, ...")
+    user_id = serializers.UUIDField()
+    session_id = serializers.UUIDField(allow_null=True, help_text="null: every token of the user below token_version")
+    token_version = serializers.IntegerField(help_text="The user's token_version after the revocation")
+    at = serializers.DateTimeField()
+
+
+class RevocationFeedSerializer(serializers.Serializer):
+    events = RevocationEventSerializer(many=True)
+    cursor = serializers.CharField(help_text="Pass it as after= next time; follow it until events is empty")

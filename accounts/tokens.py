@@ -42,6 +42,7 @@ class IssuedToken:
 class VerifiedToken:
     user: User
     session_id: uuid.UUID | None  # None for tokens issued before sessions existed
+    expires_at: int  # the exp claim, epoch seconds
 
 
 def key_id(secret: str) -> str:
@@ -204,7 +205,7 @@ def verify_token(token: str) -> VerifiedToken:
             raise InvalidToken("Session has been revoked")
         if session["expires_at"] <= timezone.now():
             raise InvalidToken("Session has expired")
-    return VerifiedToken(user=user, session_id=session_id)
+    return VerifiedToken(user=user, session_id=session_id, expires_at=payload["exp"])
 
 
 def user_for_token(token: str) -> User:

@@ -12,6 +12,7 @@ urlpatterns = [
     re_path(r"^logout/?$", views.LogoutView.as_view(), name="logout"),
     re_path(r"^otp/request/?$", views.OtpRequestView.as_view(), name="otp-request"),
     re_path(r"^token/refresh/?$", views.TokenRefreshView.as_view(), name="token-refresh"),
+    re_path(r"^revocations/?$", views.RevocationFeedView.as_view(), name="revocations"),
     re_path(r"^sessions/?$", views.SessionListView.as_view(), name="sessions"),
     re_path(rf"^sessions/(?P<session_id>{UUID})/?$", views.SessionDetailView.as_view(), name="session"),
 ]

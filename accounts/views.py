@@ -1,3 +1,6 @@
+import time
+
+from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views import defaults
@@ -7,7 +10,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import otp, services, sessions, sms
+from . import otp, revocations, services, sessions, sms
 from .authentication import TokenAuthentication
 from .events import log_event
 from .permissions import HasPlaneAPIKey
@@ -23,6 +26,9 @@ from .serializers import (
     RefreshSerializer,
     RegisterResponseSerializer,
     RegisterSerializer,
+    RevocationEventSerializer,
+    RevocationFeedSerializer,
+    RevocationQuerySerializer,
     SessionListSerializer,
     SessionSerializer,
     UserSerializer,
@@ -38,8 +44,9 @@ from .throttling import (
     RegisterPhoneThrottle,
     UserThrottle,
 )
-from .tokens import InvalidToken, user_for_token
+from .tokens import InvalidToken, verify_token
 
+NO_STORE = {"Cache-Control": "no-store"}
 TOKEN_QUERY = OpenApiParameter("token", str, description="The user's JWT, instead of an Authorization: Bearer header")
 
 
@@ -82,11 +89,42 @@ class ValidateTokenView(APIView):
         serializer = ValidateTokenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            user = user_for_token(serializer.validated_data["token"])
+            verified = verify_token(serializer.validated_data["token"])
         except InvalidToken as exc:
             log_event("validate_failed", request=request, reason=exc.reason)
-            return Response({"valid": False, "user": None, "message": exc.reason})
-        return Response({"valid": True, "user": UserSerializer(user).data, "message": "Token is valid"})
+            return Response({"valid": False, "user": None, "message": exc.reason}, headers=NO_STORE)
+        # A relying party may reuse a valid answer for a while; the revocation feed tells it of a logout sooner.
+        max_age = max(0, min(settings.VALIDATION_CACHE_SECONDS, verified.expires_at - int(time.time())))
+        return Response({"valid": True, "user": UserSerializer(verified.user).data, "message": "Token is valid"},
+                        headers={"Cache-Control": f"private, max-age={max_age}"})
+
+
+class RevocationFeedView(APIView):
+    """Revocations in commit order, for relying parties that cache validations; X-API-Key, like validate-token."""
+
+    authentication_classes = []
+    permission_classes = [HasPlaneAPIKey]
+
+    @extend_schema(
+        parameters=[RevocationQuerySerializer],
+        responses={200: RevocationFeedSerializer, 410: error_responses(410)[410], **error_responses(403)},
+        summary="Revocations after a cursor (no cursor: none, and the cursor to start from)",
+        auth=[{"planeApiKey": []}],
+    )
+    def get(self, request):
+        query = RevocationQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            events, cursor = revocations.events_after(query.validated_data.get("after"), limit=query.validated_data["limit"])
+        except revocations.CursorExpired:
+            raise Gone() from None
+        return Response({"events": RevocationEventSerializer(events, many=True).data, "cursor": cursor}, headers=NO_STORE)
+
+
+class Gone(APIException):
+    status_code = 410
+    default_detail = "This cursor is older than the retained revocations: drop every cached answer and start again without one."
+    default_code = "cursor_expired"
 
 
 class UserView(APIView):

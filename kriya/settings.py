@@ -32,6 +32,10 @@ REFRESH_TOKEN_IDLE_DAYS = env.int("REFRESH_TOKEN_IDLE_DAYS", default=30)
 SESSION_MAX_DAYS = env.int("SESSION_MAX_DAYS", default=90)
 # A rotated refresh token presented again within this many seconds is a client's retry, not a theft.
 REFRESH_REUSE_SECONDS = env.int("REFRESH_REUSE_SECONDS", default=10)
+# validate-token tells relying parties they may cache a valid answer this long (never beyond the token's
+# expiry); they learn of revocations sooner from the feed, GET /api/auth/revocations.
+VALIDATION_CACHE_SECONDS = env.int("VALIDATION_CACHE_SECONDS", default=60)
+REVOCATION_RETENTION_DAYS = env.int("REVOCATION_RETENTION_DAYS", default=7)
 # Several comma-separated keys are valid at once, so Plane's key can be rotated without downtime.
 PLANE_API_KEYS = [key for key in env.list("PLANE_API_KEY", default=[]) if key] or ([DEV_PLANE_API_KEY] if DEBUG else [])
 
