@@ -98,6 +98,39 @@ def test_sign_in_then_logout_at_kriya_ends_the_token_and_the_session_within_2_s(
     assert me(rp, token) == 401
 
 
+@pytest.mark.xfail(strict=True, reason="the admin's Deactivate updates users without writing a revocation event")
+def test_deactivation_in_kriyas_admin_ends_the_token_and_the_session_within_2_s(kriya, rp, settings):
+    from django.test import Client
+
+    from accounts.models import User
+
+    token = sign_in_at_kriya(kriya)["token"]
+    browser = Browser(rp)
+    assert browser.request("POST", "/auth/kriya", token)[0] == 200
+    assert me(rp, token) == 200
+    admin = Client()
+    admin.force_login(User.objects.create_superuser("+16502539999", first_name="Admin", password="x" * 12))
+
+    user = User.objects.get(phone_number="+16502530001")
+    response = admin.post(f"/{settings.ADMIN_URL}accounts/user/", {"action": "deactivate", "_selected_action": [user.pk]})
+    assert response.status_code == 302
+    delay = seconds_until(lambda: me(rp, token) == 401 and browser.request("GET", "/api/me")[0] == 401)
+    assert delay < 2
+
+
+def test_with_plane_s_redis_as_the_cache_a_logout_ends_token_and_session_within_2_s(kriya, tmp_path):
+    with relying_party(kriya, tmp_path, KRIYA_CACHE="default", RP_REDIS_URL="redis://127.0.0.1:6379/14",
+                       RP_REDIS_PREFIX=f"rp-{time.monotonic_ns()}") as rp:
+        token = sign_in_at_kriya(kriya)["token"]
+        browser = Browser(rp)
+        assert browser.request("POST", "/auth/kriya", token)[0] == 200
+        seconds_until(lambda: all(me(rp, token) == 200 for _ in range(4)))
+
+        assert call(kriya["base"], "DELETE", f"/api/auth/logout?token={token}")[0] == 200
+        delay = seconds_until(lambda: me(rp, token) == 401 and browser.request("GET", "/api/me")[0] == 401)
+        assert delay < 2
+
+
 def test_revoking_one_kriya_session_ends_that_devices_token_and_session_only(kriya, rp):
     phone, laptop = sign_in_at_kriya(kriya, device="Phone"), sign_in_at_kriya(kriya, device="Laptop")
     phone_browser, laptop_browser = Browser(rp), Browser(rp)
@@ -118,12 +151,14 @@ def test_kriya_gone_the_relying_party_fails_closed_after_the_bound(kriya, tmp_pa
     with relying_party(kriya, tmp_path, KRIYA_MAX_STALENESS_SECONDS=2) as rp:
         token = sign_in_at_kriya(kriya)["token"]
         seconds_until(lambda: me(rp, token) == 200)
+        time.sleep(1.5)  # every worker's follower has polled: their caches answer
         kriya["proxy"].cut()
         started = time.monotonic()
-        seconds_until(lambda: me(rp, token) == 503, limit=6)
-        assert time.monotonic() - started <= 2 + 1 + 1  # the bound, one poll, a request's own time
-        status, body = Browser(rp).request("GET", "/api/me", token)
-        assert (status, body) == (503, {"detail": "Authentication service unavailable"})
+        while time.monotonic() - started < 2 + 1.5:  # the bound, plus a poll and a request's own time
+            assert me(rp, token) in (200, 503)  # cached answers while the follower is within the bound
+            time.sleep(0.05)
+        for _ in range(10):  # then every worker refuses: nothing unchecked gets through
+            assert Browser(rp).request("GET", "/api/me", token) == (503, {"detail": "Authentication service unavailable"})
 
         kriya["proxy"].restore()
-        seconds_until(lambda: me(rp, token) == 200)
+        seconds_until(lambda: all(me(rp, token) == 200 for _ in range(4)))
