@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench check clean
+.PHONY: run test bench bench-rp check clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: $(STAMP) .env
 
 bench: $(STAMP) .env
 	$(PY) bench/run.py
+
+bench-rp: $(STAMP) .env
+	$(PY) bench/relying_party.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

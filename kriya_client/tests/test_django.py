@@ -162,3 +162,30 @@ def test_the_command_follows_the_feed_into_a_shared_cache(kriya, rp, settings):
     kriya.logout(ada)
     call_command("kriya_follow_revocations", max_polls=2)
     assert not Session.objects.exists()
+
+
+def test_a_logout_while_the_relying_party_was_down_ends_the_session_when_it_is_back(kriya, rp):
+    ada = kriya.add_user()
+    follower_running()
+    browser = Client()
+    browser.post("/auth/kriya", **bearer(kriya.issue(ada)))
+    for client in kriya_django._clients.values():  # the relying party stops
+        client.close()
+    kriya_django._clients.clear()
+
+    kriya.logout(ada)
+    follower_running()  # ... and starts again: its follower resumes at the saved cursor
+    wait_for(lambda: not Session.objects.exists(), timeout=2)
+    assert browser.get("/api/session-me").status_code == 403
+
+
+def test_a_session_signed_in_after_a_logout_survives_that_logouts_replay(kriya, rp):
+    ada = kriya.add_user()
+    logout = kriya.logout(ada)
+    browser = Client()
+    browser.post("/auth/kriya", **bearer(kriya.issue(ada)))  # a token of the new version
+
+    kriya_django.delete_revoked_sessions(logout)
+    assert browser.get("/api/session-me").status_code == 200
+    kriya_django.delete_revoked_sessions(kriya.logout(ada))
+    assert browser.get("/api/session-me").status_code == 403

@@ -128,14 +128,15 @@ class KriyaClient:
         except (ValueError, KeyError, TypeError):
             raise KriyaUnavailable("Kriya's revocation feed answered something else than events and a cursor") from None
 
-    def follow_revocations(self, on_revoked=None, on_reset=None, poll_seconds: float = 1.0, start: bool = True):
+    def follow_revocations(self, on_revoked=None, on_reset=None, poll_seconds: float = 1.0, start: bool = True,
+                           cursor_store=None):
         """The RevocationFollower of this client, created once; started in a daemon thread unless start=False."""
         from .follower import RevocationFollower
 
         with self._follower_lock:
             if self.follower is None:
                 self.follower = RevocationFollower(self, on_revoked=on_revoked, on_reset=on_reset,
-                                                   poll_seconds=poll_seconds)
+                                                   poll_seconds=poll_seconds, cursor_store=cursor_store)
             if start:
                 self.follower.start()
         return self.follower

@@ -11,7 +11,7 @@ Settings (only KRIYA_BACKEND_URL and KRIYA_API_KEY are required):
   KRIYA_FOLLOWER ("thread")                "thread": a daemon thread in each process; "command": a separate
                                            `manage.py kriya_follow_revocations` (needs a shared KRIYA_CACHE)
   KRIYA_ON_REVOKED                         dotted path of hook(event); default delete_revoked_sessions
-  KRIYA_ON_RESET                           dotted path of hook(); default delete_all_signed_in_sessions
+  KRIYA_ON_RESET                           dotted path of hook() for a 410; default delete_all_signed_in_sessions
   KRIYA_USER_RESOLVER                      dotted path of resolver(kriya_user) -> local user; default find_or_create_user
   KRIYA_PHONE_FIELD ("mobile_number")      the local user's field that receives the phone number, if the model has it
   KRIYA_EMAIL_DOMAIN ("phone.kriya.invalid")  domain of the synthetic email of email-keyed user models
@@ -36,6 +36,22 @@ from django.views.decorators.csrf import csrf_exempt
 from .cache import DjangoCache, MemoryCache
 from .client import KriyaClient, KriyaUnavailable
 from .tokens import unverified_claims
+
+
+class DatabaseCursorStore:
+    """The followers' cursor_store: one row of the kriya_client app's table, shared by every process."""
+
+    name = "default"
+
+    def load(self):
+        from .models import FollowerCursor  # models need the app registry: imported when used
+
+        return FollowerCursor.objects.filter(name=self.name).values_list("cursor", flat=True).first()
+
+    def save(self, cursor):
+        from .models import FollowerCursor
+
+        FollowerCursor.objects.update_or_create(name=self.name, defaults={"cursor": cursor})
 
 _clients: dict[int, KriyaClient] = {}  # one per process: a forked child must not share its parent's sockets
 _lock = threading.Lock()
@@ -87,6 +103,7 @@ def follow(client: KriyaClient, start: bool = True):
         on_reset=import_string(setting("KRIYA_ON_RESET", "kriya_client.django.delete_all_signed_in_sessions")),
         poll_seconds=float(setting("KRIYA_REVOCATION_POLL_SECONDS", 1)),
         start=start,
+        cursor_store=DatabaseCursorStore(),
     )
 
 
@@ -153,8 +170,10 @@ def sign_in(request, token: str):
     from .models import SignedInSession
 
     claims = unverified_claims(token)
+    version = claims.get("token_version")
     SignedInSession.objects.update_or_create(session_key=request.session.session_key, defaults={
-        "kriya_user_id": str(claims.get("user_id")), "kriya_session_id": claims.get("sid") or None})
+        "user_id": str(user.pk), "kriya_user_id": str(claims.get("user_id")), "kriya_session_id": claims.get("sid") or None,
+        "kriya_token_version": version if isinstance(version, int) and version >= 0 else 0})
     return user
 
 
@@ -186,6 +205,9 @@ def delete_revoked_sessions(event: dict) -> None:
     rows = SignedInSession.objects.filter(kriya_user_id=str(event.get("user_id")))
     if event.get("session_id"):
         rows = rows.filter(kriya_session_id=str(event["session_id"]))
+    elif isinstance(event.get("token_version"), int):
+        # Sessions signed in with a newer token (after this logout) stay: replaying an old event is harmless.
+        rows = rows.filter(kriya_token_version__lt=event["token_version"])
     _delete_sessions(rows)
 
 

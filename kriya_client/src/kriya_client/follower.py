@@ -18,7 +18,8 @@ class RevocationFollower:
     Each complete poll is a heartbeat: the cache answers only while the last one is recent enough.
     """
 
-    def __init__(self, client, on_revoked=None, on_reset=None, poll_seconds: float = 1.0, page_size: int = 1000):
+    def __init__(self, client, on_revoked=None, on_reset=None, poll_seconds: float = 1.0, page_size: int = 1000,
+                 cursor_store=None):
         self.client = client
         self.cache = client.cache
         self.on_revoked = on_revoked
@@ -26,7 +27,11 @@ class RevocationFollower:
         self.poll_seconds = poll_seconds
         self.page_size = page_size
         self.http = client._session(1)  # its own connection: a poll never queues behind validations
+        # cursor_store (load() / save(cursor)) lets a restarted follower resume where the last one stopped,
+        # so that on_revoked also sees the events of the downtime; without it a follower starts at the end.
+        self.cursor_store = cursor_store
         self.cursor: str | None = None
+        self._loaded = cursor_store is None
         self.polled_at: float | None = None  # monotonic time of the last complete poll
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -34,6 +39,9 @@ class RevocationFollower:
 
     def poll(self) -> int:
         """Read the feed to its end, apply each event; return how many there were."""
+        if not self._loaded:
+            self.cursor = self.cursor_store.load()
+            self._loaded = True
         if self.cursor is None:
             self._start_from_head()
             count = 0
@@ -54,8 +62,16 @@ class RevocationFollower:
         if not fresh:
             # Anything cached before the head was read may predate a revocation this follower will never see.
             self.cache.clear()
-            if self.on_reset is not None:
-                self._call(self.on_reset)
+        if reset and self.on_reset is not None:
+            self._call(self.on_reset)
+        self._save()
+
+    def _save(self) -> None:
+        if self.cursor_store is not None:
+            try:
+                self.cursor_store.save(self.cursor)
+            except Exception:  # the next poll saves again; eviction goes on meanwhile
+                logger.exception("kriya_client: could not save the revocation cursor")
 
     def _read_to_end(self) -> int:
         count = 0
@@ -68,6 +84,8 @@ class RevocationFollower:
             self.cursor = cursor
             count += len(events)
             if not events:
+                if count:
+                    self._save()
                 return count
 
     @staticmethod

@@ -5,12 +5,25 @@ class SignedInSession(models.Model):
     """A Django session started by exchanging a Kriya token: a revocation of that user or session ends it."""
 
     session_key = models.CharField(max_length=40, unique=True)
+    user_id = models.CharField(max_length=64, db_index=True)  # the local user's pk, for hooks of your own
     kriya_user_id = models.CharField(max_length=64, db_index=True)
     kriya_session_id = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    kriya_token_version = models.PositiveIntegerField(default=0)  # a user-wide event ends versions below its own
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         db_table = "kriya_signed_in_sessions"
+
+
+class FollowerCursor(models.Model):
+    """Where the revocation followers got to in Kriya's feed: a restarted one resumes there."""
+
+    name = models.CharField(max_length=40, unique=True)
+    cursor = models.CharField(max_length=100)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "kriya_follower_cursor"
 
 
 def forget_session(sender, request, user, **kwargs):

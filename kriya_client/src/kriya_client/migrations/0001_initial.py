@@ -12,10 +12,22 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("session_key", models.CharField(max_length=40, unique=True)),
+                ("user_id", models.CharField(db_index=True, max_length=64)),
                 ("kriya_user_id", models.CharField(db_index=True, max_length=64)),
                 ("kriya_session_id", models.CharField(blank=True, db_index=True, max_length=64, null=True)),
+                ("kriya_token_version", models.PositiveIntegerField(default=0)),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={"db_table": "kriya_signed_in_sessions"},
+        ),
+        migrations.CreateModel(
+            name="FollowerCursor",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=40, unique=True)),
+                ("cursor", models.CharField(max_length=100)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+            ],
+            options={"db_table": "kriya_follower_cursor"},
         ),
     ]
