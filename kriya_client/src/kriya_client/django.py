@@ -118,13 +118,14 @@ class RevocationFollowerMiddleware:
 
 def authenticate_token(token: str):
     """The local user of a valid Kriya token, or None; raises KriyaUnavailable when Kriya cannot say."""
-    entry = get_client().check(token)
+    client = get_client()
+    entry = client.check(token)
     if entry is None:
         return None
     if entry.local is None:
         entry.local = import_string(setting("KRIYA_USER_RESOLVER", "kriya_client.django.find_or_create_user"))(
             entry.user)
-        get_client().cache.attach(entry)  # the next request with this token needs no database query
+        client.cache.attach(entry)  # the next request with this token needs no database query
     if entry.local is None or not entry.local.is_active:
         return None
     return copy.copy(entry.local)  # the cached instance is shared by threads: each request gets its own
