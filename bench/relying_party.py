@@ -146,11 +146,13 @@ def bench(args, tmp: Path, made: dict):
 
     rate = {key: statistics.median(values) for key, values in rates.items()}
     p50 = {key: statistics.median(values) for key, values in latencies.items()}
+    # What each way adds: the median over rounds of its p50 minus (c)'s p50 in the same round.
+    adds = {key: statistics.median(x - c for x, c in zip(latencies[key], latencies["c"])) for key in latencies}
     per_1000 = {name: count * 1000 / max(kit_requests, 1) for name, count in kit_kriya.items()}
     print()
     print(f"{'way':<32}{'req/s':>10}{'p50 @1 conn':>14}{'adds':>10}{'errors':>8}")
     for key, label, _ in WAYS:
-        print(f"({key}) {label:<28}{rate[key]:>10.0f}{p50[key]:>11.3f} ms{p50[key] - p50['c']:>+8.3f} ms"
+        print(f"({key}) {label:<28}{rate[key]:>10.0f}{p50[key]:>11.3f} ms{adds[key]:>+8.3f} ms"
               f"{errors[key]:>8}")
     print(f"Kriya requests per 1,000 relying-party requests in (a), warm: validate-token "
           f"{per_1000['POST /api/auth/validate-token']:.2f}, revocation feed polls {per_1000['GET /api/auth/revocations']:.2f}"
@@ -160,7 +162,7 @@ def bench(args, tmp: Path, made: dict):
     targets = [
         ("(a) >= 0.9 x (c) req/s", rate["a"] >= 0.9 * rate["c"], f"{rate['a'] / rate['c']:.2f} x"),
         ("(a) >= 2.5 x (b) req/s", rate["a"] >= 2.5 * rate["b"], f"{rate['a'] / rate['b']:.2f} x"),
-        ("kit adds <= 0.05 ms p50 at 1 connection", p50["a"] - p50["c"] <= 0.05, f"{p50['a'] - p50['c']:+.3f} ms"),
+        ("kit adds <= 0.05 ms p50 at 1 connection", adds["a"] <= 0.05, f"{adds['a']:+.3f} ms"),
         ("<= 2 Kriya requests per 1,000 (validate-token + feed)", sum(per_1000.values()) <= 2,
          f"{sum(per_1000.values()):.2f}"),
         (f"revocation <= 2 s in all {args.trials} trials", max(settled) <= 2, f"max {max(settled):.3f} s"),
