@@ -162,3 +162,23 @@ def test_kriya_gone_the_relying_party_fails_closed_after_the_bound(kriya, tmp_pa
 
         kriya["proxy"].restore()
         seconds_until(lambda: all(me(rp, token) == 200 for _ in range(4)))
+
+
+def test_a_cursor_past_kriyas_retention_drops_the_cache_and_the_signed_in_sessions(kriya, rp, tmp_path):
+    from accounts.models import RevocationEvent
+
+    ada = sign_in_at_kriya(kriya)
+    browser = Browser(rp)
+    assert browser.request("POST", "/auth/kriya", ada["token"])[0] == 200
+    bob = sign_in_at_kriya(kriya, phone="+16502530002")
+    assert call(kriya["base"], "DELETE", f"/api/auth/logout?token={bob['token']}")[0] == 200
+    time.sleep(1.5)  # every follower's cursor is at Bob's logout
+    for _ in range(6):
+        assert me(rp, ada["token"]) == 200
+    asked = (tmp_path / "kriya.log").read_text().count("POST /api/auth/validate-token")
+
+    RevocationEvent.objects.all().delete()  # purged: older than REVOCATION_RETENTION_DAYS
+    seconds_until(lambda: browser.request("GET", "/api/me")[0] == 401, limit=3)  # on_reset ended the session
+    for _ in range(6):
+        assert me(rp, ada["token"]) == 200  # the token itself is still valid: Kriya was asked again
+    assert (tmp_path / "kriya.log").read_text().count("POST /api/auth/validate-token") > asked
