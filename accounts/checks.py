@@ -1,5 +1,6 @@
 """System checks that stop a production start on a missing or weak secret, naming the variable."""
 
+import ipaddress
 import re
 
 import phonenumbers
@@ -52,7 +53,7 @@ def algorithm_errors() -> list[tuple[str, str]]:
 
 def startup_errors() -> list[tuple[str, str]]:
     """Everything that must stop Kriya from serving; gunicorn checks it too (kriya/wsgi.py)."""
-    return secret_errors() + algorithm_errors() + phone_verification_errors()
+    return secret_errors() + algorithm_errors() + phone_verification_errors() + operations_errors()
 
 
 @register()
@@ -61,7 +62,7 @@ def check_startup(app_configs, **kwargs):
 
 
 DEVELOPMENT_SMS_BACKENDS = ("console", "locmem", "accounts.sms.ConsoleBackend", "accounts.sms.LocmemBackend")
-THROTTLE_SCOPES = ("register_ip", "register_phone", "otp_ip", "otp_phone", "user", "refresh_ip", "refresh_session")
+THROTTLE_SCOPES = ("register_ip", "register_phone", "otp_ip", "otp_phone", "user", "refresh_ip", "refresh_session", "account_ip")
 _RATE = re.compile(r"^[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 
@@ -102,6 +103,21 @@ def phone_verification_errors() -> list[tuple[str, str]]:
                           ("REVOCATION_RETENTION_DAYS", 1)):
         if getattr(settings, name) < minimum:
             problems.append(("kriya.E026", f"{name} must be at least {minimum}."))
+    return problems
+
+
+def operations_errors() -> list[tuple[str, str]]:
+    """(id, message) for metrics and cache settings that cannot work, whatever DEBUG is."""
+    problems = []
+    if settings.METRICS_API_KEY and len(settings.METRICS_API_KEY) < MIN_JWT_SECRET_LENGTH:
+        problems.append(("kriya.E030", f"METRICS_API_KEY must be at least {MIN_JWT_SECRET_LENGTH} characters long (or empty)."))
+    for entry in settings.METRICS_ALLOWED_IPS:
+        try:
+            ipaddress.ip_network(entry.strip(), strict=False)
+        except ValueError:
+            problems.append(("kriya.E031", f"METRICS_ALLOWED_IPS: {entry!r} is not an IP address or network."))
+    if settings.CACHE_TIMEOUT_SECONDS <= 0:
+        problems.append(("kriya.E032", "CACHE_TIMEOUT_SECONDS must be more than 0."))
     return problems
 
 

@@ -5,6 +5,7 @@ from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from . import metrics
 from .events import log_event
 
 logger = logging.getLogger(__name__)
@@ -17,5 +18,6 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None and isinstance(exc, (OperationalError, InterfaceError)):
         logger.error("Database unavailable: %s", type(exc).__name__)
+        metrics.count_database_error()
         response = Response({"detail": "Service temporarily unavailable"}, status=503)
     return response

@@ -209,3 +209,20 @@ class RevocationEvent(models.Model):
             with connection.cursor() as cursor:
                 cursor.execute(f"LOCK TABLE {cls._meta.db_table} IN EXCLUSIVE MODE")
         cls.objects.bulk_create(events)
+
+
+class ThrottleCount(models.Model):
+    """Requests counted in one rate-limit window, when the counts live in the database (CACHE_URL=dbcache://).
+
+    accounts/throttling.py adds to it with one atomic INSERT ... ON CONFLICT DO UPDATE, never read-then-write.
+    """
+
+    key = models.CharField(max_length=200, primary_key=True)  # scope, client and window number
+    hits = models.PositiveIntegerField(default=0)
+    window_end = models.BigIntegerField(db_index=True, help_text="Unix time; the row may be deleted after it")
+
+    class Meta:
+        db_table = "throttle_counts"
+
+    def __str__(self) -> str:
+        return self.key

@@ -69,7 +69,30 @@ class UserSerializer(serializers.Serializer):
         }
 
 
-class RegisterSerializer(serializers.Serializer):
+def check_six_digits(value: str) -> str:
+    if not re.fullmatch(r"[0-9]{6}", value):
+        raise serializers.ValidationError("Enter the 6-digit code.")
+    return value
+
+
+class CodeWhenVerifying(serializers.Serializer):
+    """A `code` field required when PHONE_VERIFICATION=sms and ignored (dropped) when it is off."""
+
+    code = StrictCharField(required=False, allow_blank=True, help_text="The 6-digit code from POST /api/auth/otp/request; "
+                           "required when PHONE_VERIFICATION=sms, ignored when it is off")
+
+    def validate_code(self, value):
+        return check_six_digits(value) if settings.PHONE_VERIFICATION == "sms" else value
+
+    def validate(self, attrs):
+        if settings.PHONE_VERIFICATION != "sms":
+            attrs.pop("code", None)  # the earlier behaviour: no code needed, none checked
+        elif "code" not in attrs:
+            raise serializers.ValidationError({"code": ["This field is required."]})
+        return attrs
+
+
+class RegisterSerializer(CodeWhenVerifying):
     phone_number = PhoneNumberField()
     # Required only for a new phone; services.register_or_login decides.
     first_name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
@@ -77,19 +100,40 @@ class RegisterSerializer(serializers.Serializer):
     email = StrictEmailField(max_length=254, required=False, allow_blank=True, allow_null=True, default=None)
     device_name = StrictCharField(max_length=100, required=False, allow_blank=True, default="",
                                   help_text="A name for this device, shown in the user's session list")
-    code = StrictCharField(required=False, allow_blank=True, help_text="The 6-digit code from POST /api/auth/otp/request; "
-                           "required when PHONE_VERIFICATION=sms, ignored when it is off")
 
-    def validate_code(self, value):
-        if settings.PHONE_VERIFICATION == "sms" and not re.fullmatch(r"[0-9]{6}", value):
-            raise serializers.ValidationError("Enter the 6-digit code.")
-        return value
+
+class DeleteAccountSerializer(CodeWhenVerifying):
+    pass
+
+
+class RefuseUnknownFields:
+    """Name a field this endpoint does not take, rather than silently ignoring it."""
+
+    unknown_message = "This field cannot be changed here."
+    unknown_messages: dict = {}
 
     def validate(self, attrs):
-        if settings.PHONE_VERIFICATION != "sms":
-            attrs.pop("code", None)  # the earlier behaviour: no code needed, none checked
-        elif "code" not in attrs:
-            raise serializers.ValidationError({"code": ["This field is required."]})
+        data = self.initial_data if isinstance(self.initial_data, dict) else {}
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: [self.unknown_messages.get(name, self.unknown_message)] for name in unknown})
+        return super().validate(attrs)
+
+
+class ProfileUpdateSerializer(RefuseUnknownFields, serializers.Serializer):
+    first_name = StrictCharField(max_length=100, required=False)
+    last_name = StrictCharField(max_length=100, required=False, allow_blank=True)
+    email = StrictEmailField(max_length=254, required=False, allow_blank=True, allow_null=True)
+    unknown_messages = {"phone_number": "Change the phone number with POST /api/auth/user/phone."}
+
+    def validate_email(self, value):
+        return value or None  # "" clears it, as null does
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if not attrs:
+            raise serializers.ValidationError({"non_field_errors": ["Give first_name, last_name or email."]})
         return attrs
 
 
@@ -101,6 +145,19 @@ class OtpRequestSerializer(serializers.Serializer):
             allowed = ", ".join(settings.OTP_ALLOWED_REGIONS)
             raise serializers.ValidationError(f"Verification codes are sent only to phone numbers in: {allowed}.")
         return value
+
+
+class PhoneVerifySerializer(OtpRequestSerializer):
+    code = StrictCharField(help_text="The 6-digit code texted to the new number")
+
+    def validate_code(self, value):
+        return check_six_digits(value)
+
+
+class PhoneChangedSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField()
+    user = UserSerializer()
 
 
 class OtpRequestResponseSerializer(serializers.Serializer):
@@ -186,16 +243,12 @@ class HealthSerializer(serializers.Serializer):
     database = serializers.CharField()
 
 
-class RevocationQuerySerializer(serializers.Serializer):
+class RevocationQuerySerializer(RefuseUnknownFields, serializers.Serializer):
+    """A follower that misspells after= would silently restart from now and miss events: refused."""
+
     after = serializers.IntegerField(required=False, min_value=0, help_text="The cursor of the previous answer")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
-
-    def validate(self, attrs):
-        # A follower that misspells after= would silently restart from now and miss events: refuse it.
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown parameter."] for name in unknown})
-        return attrs
+    unknown_message = "Unknown parameter."
 
 
 class RevocationEventSerializer(serializers.Serializer):
@@ -210,3 +263,13 @@ class RevocationEventSerializer(serializers.Serializer):
 class RevocationFeedSerializer(serializers.Serializer):
     events = RevocationEventSerializer(many=True)
     cursor = serializers.CharField(help_text="Pass it as after= next time; follow it until events is empty")
+
+
+class ReadinessSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(["ready", "degraded", "unready"])
+    database = serializers.ChoiceField(["ok", "unavailable"])
+    cache = serializers.ChoiceField(["ok", "unavailable"], help_text="Where the rate-limit counts live (CACHE_URL)")
+
+
+class LivenessSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(["alive"])

@@ -5,12 +5,12 @@ import logging
 from dataclasses import dataclass
 
 from django.contrib.auth.hashers import make_password
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from . import otp, sms
 from .events import client_ip
-from .models import User
+from .models import PhoneVerification, User
 from .sessions import SessionTokens, start_session
 
 logger = logging.getLogger(__name__)
@@ -91,3 +91,48 @@ def request_code(*, phone_number: str) -> otp.IssuedCode:
         logger.error("Verification code not sent: %s", reason)
         raise sms.SmsError(reason) from exc
     return issued
+
+
+class PhoneTaken(Exception):
+    """The new phone number belongs to another account (said only once its code is verified)."""
+
+
+def update_profile(*, user: User, **fields) -> list[str]:
+    """Change the user's own name or email; return the fields that changed."""
+    changed = [name for name, value in fields.items() if getattr(user, name) != value]
+    for name in changed:
+        setattr(user, name, fields[name])
+    if changed:
+        user.save(update_fields=[*changed, "updated_at"])
+    return changed
+
+
+def change_phone(*, user: User, phone_number: str, code: str) -> str:
+    """Move the account to a new phone number proven by its code; every token and session ends.
+    Return the previous number. Raises otp.InvalidCode or PhoneTaken."""
+    otp.check_code(phone_number=phone_number, code=code)  # outside the transaction: a wrong guess stays counted
+    previous = user.phone_number
+    with transaction.atomic():
+        otp.consume_code(phone_number=phone_number, code=code)
+        if User.objects.filter(phone_number=phone_number).exclude(pk=user.pk).exists():
+            raise PhoneTaken()
+        user.phone_number = phone_number
+        try:
+            with transaction.atomic():  # a concurrent claim of the same number loses on the unique index
+                user.save(update_fields=["phone_number", "updated_at"])
+        except IntegrityError:
+            raise PhoneTaken() from None
+        user.revoke_tokens(reason="phone_changed")  # they sign in again, on the new number
+    return previous
+
+
+def delete_account(*, user: User, code: str | None = None) -> None:
+    """Delete the user with their sessions, token records and codes; a code proves the phone when required."""
+    if code is not None:
+        otp.check_code(phone_number=user.phone_number, code=code)
+    with transaction.atomic():
+        if code is not None:
+            otp.consume_code(phone_number=user.phone_number, code=code)
+        user.revoke_tokens(reason="account_deleted")  # the feed tells relying parties, in this transaction
+        PhoneVerification.objects.filter(phone_number=user.phone_number).delete()
+        user.delete()  # sessions and token records (IP, user agent: personal data) go with it

@@ -8,7 +8,6 @@ A rotated token presented later than that is taken as stolen, and its whole sess
 
 import base64
 import hashlib
-import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.sql import InsertQuery, UpdateQuery
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from .models import AuditToken, RotatedRefreshToken, Session, User
 from .tokens import IssuedToken, issue_token
@@ -50,8 +50,7 @@ def hash_refresh_token(token: str) -> str:
 
 
 def _successor(token: str) -> str:
-    key = hashlib.sha256(f"kriya.refresh-token:{settings.SECRET_KEY}".encode()).digest()
-    digest = hmac.new(key, token.encode(), hashlib.sha256).digest()
+    digest = salted_hmac("kriya.refresh-token", token, algorithm="sha256").digest()  # keyed by SECRET_KEY
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
@@ -73,7 +72,7 @@ def _record(session: Session, access: IssuedToken, *, ip_address: str | None, us
 
 
 def start_session(*, user: User, ip_address: str | None, user_agent: str, device_name: str = "") -> SessionTokens:
-    """A new session for user with its first access and refresh tokens; call inside the sign-in's transaction."""
+    """A new session for user with its first access and refresh tokens, written in one statement."""
     now = timezone.now()
     refresh_token = secrets.token_urlsafe(32)
     session = Session(

@@ -22,12 +22,31 @@ USER_FIELDS = ("id", "phone_number", "first_name", "last_name", "email", "create
 SESSION_FIELDS = ("revoked_at", "expires_at")  # what makes a session's access tokens acceptable
 
 
+# Each refusal's reason, mapped to the few outcomes metrics count (accounts/metrics.py); any other is "invalid".
+REASON_OUTCOMES = {
+    "Token has been revoked": "revoked",
+    "Token has expired": "expired",
+    "Token is malformed": "malformed",
+    "Token was signed with an unknown key": "unknown_key",
+    "Token signature is invalid": "bad_signature",
+    "User not found": "unknown_user",
+    "User account is disabled": "disabled",
+    "Session has been revoked": "revoked",  # one device signed out: a revocation like any other
+    "Session has expired": "expired",
+    "Session not found": "unknown_user",  # no such session of that user (or no such user)
+}
+
+
 class InvalidToken(Exception):
     """The token must not be accepted; reason is safe to show to the caller."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+    @property
+    def outcome(self) -> str:
+        return REASON_OUTCOMES.get(self.reason, "invalid")
 
 
 @dataclass(frozen=True)

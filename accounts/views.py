@@ -2,26 +2,32 @@ import time
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
-from django.views import defaults
+from django.http import HttpResponse, JsonResponse
+from django.views import View, defaults
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import APIException, NotFound, Throttled, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import otp, revocations, services, sessions, sms
+from . import metrics, otp, revocations, services, sessions, sms
 from .authentication import TokenAuthentication
-from .events import log_event
-from .permissions import HasPlaneAPIKey
+from .events import log_event, mask_phone
+from .permissions import HasPlaneAPIKey, may_read_metrics
 from .schema import error_responses
 from .models import Session
 from .serializers import (
+    DeleteAccountSerializer,
+    PhoneChangedSerializer,
+    PhoneVerifySerializer,
+    ProfileUpdateSerializer,
     HealthSerializer,
+    LivenessSerializer,
     LogoutQuerySerializer,
     MessageSerializer,
     OtpRequestResponseSerializer,
     OtpRequestSerializer,
+    ReadinessSerializer,
     RefreshResponseSerializer,
     RefreshSerializer,
     RegisterResponseSerializer,
@@ -36,6 +42,8 @@ from .serializers import (
     ValidateTokenSerializer,
 )
 from .throttling import (
+    STORE_ERRORS,
+    AccountIPThrottle,
     OtpIPThrottle,
     OtpPhoneThrottle,
     RefreshIPThrottle,
@@ -43,6 +51,8 @@ from .throttling import (
     RegisterIPThrottle,
     RegisterPhoneThrottle,
     UserThrottle,
+    check_store,
+    counts_in_database,
 )
 from .tokens import InvalidToken, verify_token
 
@@ -70,6 +80,7 @@ class RegisterView(APIView):
             raise ValidationError({"detail": "Invalid or expired code"}) from None
         log_event("registered" if result.created else "logged_in", request=request, user=result.user)
         log_event("session_created", request=request, user=result.user, session_id=result.tokens.session.id)
+        metrics.count_login(result.created)
         return Response(RegisterResponseSerializer.body(result.tokens, result.message))
 
 
@@ -91,8 +102,10 @@ class ValidateTokenView(APIView):
         try:
             verified = verify_token(serializer.validated_data["token"])
         except InvalidToken as exc:
+            metrics.count_validation(exc.outcome)
             log_event("validate_failed", request=request, reason=exc.reason)
             return Response({"valid": False, "user": None, "message": exc.reason}, headers=NO_STORE)
+        metrics.count_validation("valid")
         # A relying party may reuse a valid answer for a while; the revocation feed tells it of a logout sooner.
         max_age = max(0, min(settings.VALIDATION_CACHE_SECONDS, verified.expires_at - int(time.time())))
         return Response({"valid": True, "user": UserSerializer(verified.user).data, "message": "Token is valid"},
@@ -132,9 +145,80 @@ class UserView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
 
+    def get_throttles(self):
+        changes = [AccountIPThrottle()] if self.request.method != "GET" else []
+        return [*super().get_throttles(), *changes]
+
     @extend_schema(parameters=[TOKEN_QUERY], responses={200: UserSerializer, **error_responses(401)}, summary="The token's user")
     def get(self, request):
         return Response(UserSerializer(request.user).data)
+
+    @extend_schema(request=ProfileUpdateSerializer, responses={200: UserSerializer, **error_responses(401)},
+                   summary="Change the user's own name or email")
+    def patch(self, request):
+        serializer = ProfileUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        changed = services.update_profile(user=request.user, **serializer.validated_data)
+        log_event("profile_updated", request=request, user=request.user, fields=changed)
+        return Response(UserSerializer(request.user).data)
+
+    @extend_schema(request=DeleteAccountSerializer, responses={200: MessageSerializer, **error_responses(401)},
+                   summary="Delete the user's own account (with a fresh code to the phone when PHONE_VERIFICATION=sms)")
+    def delete(self, request):
+        serializer = DeleteAccountSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user_id, phone = request.user.pk, request.user.phone_number
+        try:
+            services.delete_account(user=request.user, **serializer.validated_data)
+        except otp.InvalidCode:
+            raise ValidationError({"detail": "Invalid or expired code"}) from None
+        log_event("account_deleted", request=request, user_id=str(user_id), phone=phone)
+        return Response({"success": True, "message": "Account deleted"})
+
+
+class PhoneChangeView(APIView):
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [UserThrottle, AccountIPThrottle, OtpPhoneThrottle]
+
+    @extend_schema(request=OtpRequestSerializer, responses={200: OtpRequestResponseSerializer, **error_responses(401)},
+                   summary="Text a code to the new phone number (the same answer whether or not it is taken)")
+    def post(self, request):
+        serializer = OtpRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        phone = serializer.validated_data["phone_number"]
+        if phone == request.user.phone_number:
+            raise ValidationError({"phone_number": ["This is already your phone number."]})
+        response = send_code(request, phone)
+        log_event("phone_change_requested", request=request, user=request.user, new_phone=mask_phone(phone))
+        return response
+
+
+class PhoneVerifyView(APIView):
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [UserThrottle, AccountIPThrottle]
+
+    @extend_schema(request=PhoneVerifySerializer, responses={200: PhoneChangedSerializer, **error_responses(401, 409)},
+                   summary="Move the account to the new phone number with its code; every token and session ends")
+    def post(self, request):
+        serializer = PhoneVerifySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            previous = services.change_phone(user=request.user, **serializer.validated_data)
+        except otp.InvalidCode:
+            raise ValidationError({"detail": "Invalid or expired code"}) from None
+        except services.PhoneTaken:
+            raise PhoneTaken() from None
+        log_event("phone_changed", request=request, user=request.user, previous_phone=mask_phone(previous))
+        message = "Phone number changed. Sign in again with the new number."
+        return Response(PhoneChangedSerializer({"success": True, "message": message, "user": request.user}).data)
+
+
+class PhoneTaken(APIException):
+    status_code = 409
+    default_detail = "This phone number belongs to another account."
+    default_code = "phone_taken"
 
 
 class LogoutView(APIView):
@@ -238,16 +322,43 @@ class OtpRequestView(APIView):
     def post(self, request):
         serializer = OtpRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            issued = services.request_code(**serializer.validated_data)
-        except otp.TooManyCodes as exc:
-            raise Throttled(wait=exc.retry_after, detail=exc.reason) from None
-        except sms.SmsError:
-            log_event("otp_failed", request=request, phone=serializer.validated_data["phone_number"], reason="not sent")
-            raise SmsUnavailable() from None
-        log_event("otp_sent", request=request, phone=issued.phone_number)
-        body = {"success": True, "message": "Verification code sent", "expires_in": issued.expires_in, "resend_after": issued.resend_after}
-        return Response(OtpRequestResponseSerializer(body).data)
+        return send_code(request, serializer.validated_data["phone_number"])
+
+
+def send_code(request, phone_number: str) -> Response:
+    """Text phone_number a new code; the answer of otp/request and of a phone change."""
+    try:
+        issued = services.request_code(phone_number=phone_number)
+    except otp.TooManyCodes as exc:
+        metrics.count_throttled("otp_code")  # the database's per-phone limits
+        raise Throttled(wait=exc.retry_after, detail=exc.reason) from None
+    except sms.SmsError:
+        metrics.count_otp_send(sent=False)
+        log_event("otp_failed", request=request, phone=phone_number, reason="not sent")
+        raise SmsUnavailable() from None
+    metrics.count_otp_send(sent=True)
+    log_event("otp_sent", request=request, phone=issued.phone_number)
+    body = {"success": True, "message": "Verification code sent", "expires_in": issued.expires_in, "resend_after": issued.resend_after}
+    return Response(OtpRequestResponseSerializer(body).data)
+
+
+def database_reachable() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return False
+    return True
+
+
+def cache_reachable(database: bool) -> bool:
+    if counts_in_database():
+        return database  # the same database: not a second wait on it when it is down
+    try:
+        check_store()
+    except STORE_ERRORS:
+        return False
+    return True
 
 
 class HealthView(APIView):
@@ -256,12 +367,54 @@ class HealthView(APIView):
 
     @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, summary="Liveness with a database round trip")
     def get(self, request):
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-        except DatabaseError:
+        if not database_reachable():
             return Response({"status": "unhealthy", "database": "unavailable"}, status=503)
         return Response({"status": "healthy", "database": "ok"})
+
+
+class ReadinessView(APIView):
+    """Whether to send this instance traffic: 503 without the database, which every endpoint needs.
+
+    Without the cache it stays 200, "degraded": the throttles fail open (otp/request closed), and the cache is
+    usually shared, so failing readiness would take every instance, and Plane's validate-token, out at once.
+    """
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={200: ReadinessSerializer, 503: ReadinessSerializer},
+        summary="Readiness: the database (503 when unreachable) and the rate-limit cache (degraded when unreachable)",
+    )
+    def get(self, request):
+        database = database_reachable()
+        cache = cache_reachable(database)
+        status = "unready" if not database else "ready" if cache else "degraded"
+        body = {"status": status, "database": "ok" if database else "unavailable", "cache": "ok" if cache else "unavailable"}
+        return Response(body, status=200 if database else 503)
+
+
+class LivenessView(APIView):
+    """The process answers: no database, no cache (a restart would not fix either)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: LivenessSerializer}, summary="Liveness: the process answers, whatever the database and cache do")
+    def get(self, request):
+        return Response({"status": "alive"})
+
+
+class MetricsView(View):
+    """Prometheus' scrape target (text format), for METRICS_ALLOWED_IPS or a Bearer METRICS_API_KEY."""
+
+    http_method_names = ["get", "head"]
+
+    def get(self, request):
+        if not may_read_metrics(request):
+            return JsonResponse({"detail": "You do not have permission to read the metrics."}, status=403)
+        body, content_type = metrics.exposition()
+        return HttpResponse(body, content_type=content_type)
 
 
 def _is_api(request) -> bool:

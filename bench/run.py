@@ -49,7 +49,7 @@ GUNICORN = str(Path(sys.executable).parent / "gunicorn")  # the venv's, as `make
 PHONE = "+16502530001"
 VALIDATE = "/api/auth/validate-token"
 RSS_LIMIT_MIB = 80
-THROTTLE_SCOPES = ("register_ip", "register_phone", "user", "otp_ip", "otp_phone", "refresh_ip", "refresh_session")  # accounts/throttling.py
+THROTTLE_SCOPES = ("register_ip", "register_phone", "user", "otp_ip", "otp_phone", "refresh_ip", "refresh_session", "account_ip")  # accounts/throttling.py
 
 
 class BenchError(Exception):

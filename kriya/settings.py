@@ -1,5 +1,6 @@
 """Kriya settings. The only module that reads the environment (see .env.example)."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -43,7 +44,7 @@ PLANE_API_KEYS = [key for key in env.list("PLANE_API_KEY", default=[]) if key] o
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-SECURE_REDIRECT_EXEMPT = [r"^health/?$"]  # load balancers probe over plain HTTP
+SECURE_REDIRECT_EXEMPT = [r"^health(/ready|/live)?/?$", r"^metrics/?$"]  # probes and Prometheus use plain HTTP inside
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "accounts.middleware.MetricsMiddleware",  # first: times everything below it, 500s included
     "accounts.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -165,6 +167,8 @@ SPECTACULAR_SETTINGS = {
         "securitySchemes": {"planeApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
     },
     "PREPROCESSING_HOOKS": ["accounts.schema.document_paths_without_trailing_slash"],
+    # /health/ready's database and cache fields share one choice set: one schema component for both.
+    "ENUM_NAME_OVERRIDES": {"DependencyStatusEnum": ["ok", "unavailable"]},
 }
 
 LOGGING = {
@@ -209,9 +213,16 @@ TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="
 SMS_WEBHOOK_URL = env.str("SMS_WEBHOOK_URL", default="")
 SMS_WEBHOOK_SECRET = env.str("SMS_WEBHOOK_SECRET", default="")
 
-# Throttle state must be shared by every gunicorn worker and host: the database by default (its table is
-# created by `manage.py migrate`), or redis://host:6379/0. max_entries: culling would forget throttles.
+# Where the rate-limit counts live, shared by every gunicorn worker and host: with the database cache (the
+# default) the table throttle_counts that `manage.py migrate` creates; with redis://host:6379/0, Redis.
 CACHES = {"default": env.cache("CACHE_URL", default="dbcache://kriya_cache?max_entries=100000")}
+# A Redis that is down or hung costs a request at most this long before its throttle fails open or closed
+# (redis-py would otherwise wait for the kernel's TCP timeouts).
+CACHE_TIMEOUT_SECONDS = env.float("CACHE_TIMEOUT_SECONDS", default=1.0)
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    cache_options = CACHES["default"].setdefault("OPTIONS", {})
+    cache_options.setdefault("socket_connect_timeout", CACHE_TIMEOUT_SECONDS)
+    cache_options.setdefault("socket_timeout", CACHE_TIMEOUT_SECONDS)
 
 # Requests per IP / per phone / per user; "none" turns one off. THROTTLE_RATES="otp_ip=5/min,user=60/min"
 # overrides only the scopes it names. Read at request time by accounts/throttling.py.
@@ -223,5 +234,16 @@ THROTTLE_RATES = {
     "user": "120/min",
     "refresh_ip": "60/min",
     "refresh_session": "10/min",
+    "account_ip": "30/min",
     **env.dict("THROTTLE_RATES", default={}),
 }
+
+# GET /metrics (Prometheus) answers clients from these addresses (the client IP as NUM_PROXIES reads it),
+# and any client sending Authorization: Bearer METRICS_API_KEY; everyone else gets 403.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+METRICS_API_KEY = env.str("METRICS_API_KEY", default="")
+# Where gunicorn's workers write their metrics for /metrics to add up; gunicorn.conf.py makes a fresh
+# directory per instance when this is unset. Empty outside gunicorn: one process, prometheus_client's registry.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if not PROMETHEUS_MULTIPROC_DIR:  # prometheus_client would take an empty one as set, and write into the cwd
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)

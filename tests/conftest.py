@@ -1,6 +1,8 @@
+import contextlib
 import itertools
 import os
 import shutil
+import socket
 import uuid
 from datetime import timedelta
 
@@ -11,7 +13,8 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import Session, User
+from accounts import throttling
+from accounts.models import Session, ThrottleCount, User
 
 pytest_plugins = ["tests.otp_fixtures"]  # SMS outbox, fake providers, request_code
 
@@ -40,12 +43,58 @@ def require_program(name: str, package: str | None = None) -> str:
 
 @pytest.fixture(autouse=True)
 def throttle_counts_do_not_leak(request, django_db_blocker):
-    """Throttle counts live in the database cache: a transactional test commits them, so forget them after it."""
+    """Throttle counts live in the database: a transactional test commits them, so forget them after it. And a
+    test that broke the cache must not leave this process skipping it (the throttles' per-process memory)."""
     yield
+    throttling.store_health.reset()
     marker = request.node.get_closest_marker("django_db")
     if {"transactional_db", "live_server"} & set(request.fixturenames) or (marker and marker.kwargs.get("transaction")):
         with django_db_blocker.unblock():
-            cache.clear()
+            ThrottleCount.objects.all().delete()
+            with contextlib.suppress(Exception):  # a test may have pointed the cache at a dead Redis
+                cache.clear()
+
+
+def redis_reachable(url: str) -> bool:
+    host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis database for tests: TEST_REDIS_URL, by default redis://127.0.0.1:6379/15. Skipped without one."""
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    if not redis_reachable(url):
+        pytest.skip(f"no Redis at {url} (set TEST_REDIS_URL)")
+    return url
+
+
+@pytest.fixture
+def use_redis(settings):
+    """Point the cache (and so the throttles) at a Redis URL, with the short socket timeouts of production."""
+
+    def use_redis(url):
+        settings.CACHES = {"default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }}
+
+    return use_redis
+
+
+@pytest.fixture
+def hung_server():
+    """redis://… of a socket that accepts connections and never answers: a hung Redis."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)  # the kernel completes the handshakes; nobody ever reads
+    yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    listener.close()
 
 
 @pytest.fixture

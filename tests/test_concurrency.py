@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 
 from accounts.models import AuditToken, RotatedRefreshToken, Session, User
+from accounts import otp
 from accounts.sessions import hash_refresh_token
 from accounts.tokens import issue_token
 
@@ -120,3 +121,23 @@ def test_twenty_simultaneous_refreshes_of_one_token_leave_one_consistent_session
     assert all(validate(body["token"]).json()["valid"] is True for _, body in answers)
     status, body = call(url, "POST", {"refresh_token": answers[0][1]["refresh_token"]})
     assert status == 200 and body["session_id"] == str(session.pk)
+
+
+def test_users_racing_to_claim_one_new_number_leave_exactly_one_winner(live_server, make_user):
+    # Every racer holds a valid code for the number (texted to it once): the code is used once, and the
+    # number's unique index stands behind that. Exactly one account moves; the others change nothing.
+    racers = [make_user() for _ in range(10)]
+    tokens = [call(f"{live_server.url}/api/auth/register", "POST", {"phone_number": u.phone_number})[1]["token"] for u in racers]
+    code = otp.create_code(phone_number="+16502530999").code
+
+    answers = all_at_once(
+        lambda token: call(f"{live_server.url}/api/auth/user/phone/verify", "POST",
+                           {"phone_number": "+16502530999", "code": code}, {"Authorization": f"Bearer {token}"}),
+        tokens,
+    )
+
+    statuses = sorted(status for status, _ in answers)
+    assert statuses[0] == 200 and statuses.count(200) == 1, answers
+    assert set(statuses[1:]) <= {400, 409}
+    moved = [u for u in racers if User.objects.get(pk=u.pk).phone_number != u.phone_number]
+    assert [User.objects.get(pk=u.pk).phone_number for u in moved] == ["+16502530999"]
