@@ -1,5 +1,8 @@
 """Django settings for the kit's own tests: a Plane-like relying party (email-keyed users with mobile_number)."""
 
+import os
+import tempfile
+
 SECRET_KEY = "kit-tests-only-" + "x" * 40
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1"]
@@ -18,7 +21,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
 ROOT_URLCONF = "planelike.urls"
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+# A file, not :memory: — the follower thread writes through its own connection, and a file database makes
+# concurrent writers wait for each other instead of failing with "database table is locked".
+_DB = os.path.join(tempfile.gettempdir(), f"kriya_client_tests_{os.getpid()}.sqlite3")
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _DB, "OPTIONS": {"timeout": 20},
+                         "TEST": {"NAME": _DB}}}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 AUTH_USER_MODEL = "planelike.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -23,6 +23,7 @@ import copy
 import os
 import threading
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.hashers import make_password
@@ -105,7 +106,7 @@ def follow(client: KriyaClient, start: bool = True):
         on_reset=import_string(setting("KRIYA_ON_RESET", "kriya_client.django.delete_all_signed_in_sessions")),
         poll_seconds=float(setting("KRIYA_REVOCATION_POLL_SECONDS", 1)),
         start=start,
-        cursor_store=DatabaseCursorStore(),
+        cursor_store=DatabaseCursorStore() if apps.is_installed("kriya_client") else None,
     )
 
 

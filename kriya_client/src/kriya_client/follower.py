@@ -40,7 +40,10 @@ class RevocationFollower:
     def poll(self) -> int:
         """Read the feed to its end, apply each event; return how many there were."""
         if not self._loaded:
-            self.cursor = self.cursor_store.load()
+            try:
+                self.cursor = self.cursor_store.load()
+            except Exception:  # no saved cursor to be had: start at the end, as a first follower does
+                logger.exception("kriya_client: could not load the saved revocation cursor")
             self._loaded = True
         if self.cursor is None:
             self._start_from_head()
