@@ -72,6 +72,12 @@ def me(rp, token):
     return Browser(rp).request("GET", "/api/me", token)[0]
 
 
+def refused_everywhere(rp, token, browser=None) -> bool:
+    """The token (and the browser's session) refused 8 times in a row: by every worker, not just one."""
+    return all(me(rp, token) == 401 and (browser is None or browser.request("GET", "/api/me")[0] == 401)
+               for _ in range(8))
+
+
 def seconds_until(condition, limit=5.0):
     started = time.monotonic()
     while not condition():
@@ -93,9 +99,8 @@ def test_sign_in_then_logout_at_kriya_ends_the_token_and_the_session_within_2_s(
         assert me(rp, token) == 200
 
     assert call(kriya["base"], "DELETE", f"/api/auth/logout?token={token}")[0] == 200
-    delay = seconds_until(lambda: me(rp, token) == 401 and browser.request("GET", "/api/me")[0] == 401)
+    delay = seconds_until(lambda: refused_everywhere(rp, token, browser))
     assert delay < 2
-    assert me(rp, token) == 401
 
 
 @pytest.mark.xfail(strict=True, reason="the admin's Deactivate updates users without writing a revocation event")
@@ -114,7 +119,7 @@ def test_deactivation_in_kriyas_admin_ends_the_token_and_the_session_within_2_s(
     user = User.objects.get(phone_number="+16502530001")
     response = admin.post(f"/{settings.ADMIN_URL}accounts/user/", {"action": "deactivate", "_selected_action": [user.pk]})
     assert response.status_code == 302
-    delay = seconds_until(lambda: me(rp, token) == 401 and browser.request("GET", "/api/me")[0] == 401)
+    delay = seconds_until(lambda: refused_everywhere(rp, token, browser))
     assert delay < 2
 
 
@@ -127,7 +132,7 @@ def test_with_plane_s_redis_as_the_cache_a_logout_ends_token_and_session_within_
         seconds_until(lambda: all(me(rp, token) == 200 for _ in range(4)))
 
         assert call(kriya["base"], "DELETE", f"/api/auth/logout?token={token}")[0] == 200
-        delay = seconds_until(lambda: me(rp, token) == 401 and browser.request("GET", "/api/me")[0] == 401)
+        delay = seconds_until(lambda: refused_everywhere(rp, token, browser))
         assert delay < 2
 
 
@@ -141,7 +146,7 @@ def test_revoking_one_kriya_session_ends_that_devices_token_and_session_only(kri
     status = call(kriya["base"], "DELETE", f"/api/auth/sessions/{phone['session_id']}",
                   headers={"Authorization": f"Bearer {laptop['token']}"})[0]
     assert status == 200
-    delay = seconds_until(lambda: me(rp, phone["token"]) == 401 and phone_browser.request("GET", "/api/me")[0] == 401)
+    delay = seconds_until(lambda: refused_everywhere(rp, phone["token"], phone_browser))
     assert delay < 2
     assert me(rp, laptop["token"]) == 200
     assert laptop_browser.request("GET", "/api/me")[0] == 200
