@@ -189,3 +189,24 @@ def test_a_session_signed_in_after_a_logout_survives_that_logouts_replay(kriya, 
     assert browser.get("/api/session-me").status_code == 200
     kriya_django.delete_revoked_sessions(kriya.logout(ada))
     assert browser.get("/api/session-me").status_code == 403
+
+
+def test_a_number_changed_at_kriya_keeps_its_local_account(kriya, rp):
+    ada = kriya.add_user()
+    first = Client().get("/api/me", **bearer(kriya.issue(ada))).json()
+    ada["phone_number"] = "+16502530009"  # Ada moved to a new number at Kriya
+
+    assert Client().get("/api/me", **bearer(kriya.issue(ada))).json() == first
+    assert User.objects.get().mobile_number == "+16502530009"
+
+
+def test_a_number_given_to_someone_else_never_opens_its_previous_owners_account(kriya, rp):
+    ada = kriya.add_user()
+    adas = Client().get("/api/me", **bearer(kriya.issue(ada))).json()
+    ada["phone_number"] = "+16502530009"
+    bob = kriya.add_user(phone="+16502530001", first_name="Bob")  # Ada's old number, now Bob's
+
+    bobs = Client().get("/api/me", **bearer(kriya.issue(bob))).json()
+    assert bobs["id"] != adas["id"]
+    assert bobs["email"] == f"16502530001.{bob['id'][:8]}@phone.kriya.invalid"
+    assert Client().get("/api/me", **bearer(kriya.issue(ada))).json() == adas

@@ -52,7 +52,9 @@ class DatabaseCursorStore:
     def save(self, cursor):
         from .models import FollowerCursor
 
-        FollowerCursor.objects.update_or_create(name=self.name, defaults={"cursor": cursor})
+        # Not update_or_create(): its transaction reads before it writes, which SQLite refuses under contention.
+        if not FollowerCursor.objects.filter(name=self.name).update(cursor=cursor):
+            FollowerCursor.objects.get_or_create(name=self.name, defaults={"cursor": cursor})
 
 _clients: dict[int, KriyaClient] = {}  # one per process: a forked child must not share its parent's sockets
 _lock = threading.Lock()
@@ -150,25 +152,53 @@ def synthetic_email(phone_number: str) -> str:
 
 
 def find_or_create_user(kriya_user: dict):
-    """The default resolver: the local user of this phone number, created on first sign-in (unusable password).
+    """The default resolver: the local user of this Kriya user, created on first sign-in (unusable password).
 
-    It is looked up by USERNAME_FIELD: the E.164 number, or synthetic_email() when USERNAME_FIELD is "email".
+    The first time, it is found by phone number through USERNAME_FIELD: the E.164 number, or synthetic_email()
+    when USERNAME_FIELD is "email"; then linked to the Kriya user id (KriyaIdentity), which finds it ever after.
     Kriya's email is never used to match an account: Kriya does not verify emails.
     """
+    from .models import KriyaIdentity
+
     model = get_user_model()
-    phone = kriya_user["phone_number"]
-    username_field = model.USERNAME_FIELD
-    identity = synthetic_email(phone) if username_field == "email" else phone
+    phone, kriya_id = kriya_user["phone_number"], str(kriya_user["id"])
     names = {field.name for field in model._meta.get_fields()}
+    phone_field = setting("KRIYA_PHONE_FIELD", "mobile_number")
+    if not (phone_field and phone_field in names and phone_field != model.USERNAME_FIELD):
+        phone_field = None
+    link = KriyaIdentity.objects.select_related("user").filter(kriya_user_id=kriya_id).first()
+    if link is not None:
+        user = link.user
+        if phone_field and getattr(user, phone_field) != phone:  # the number changed at Kriya: same account
+            model._default_manager.filter(pk=user.pk).update(**{phone_field: phone})
+            setattr(user, phone_field, phone)
+        return user
+
     defaults = {"password": make_password(None)}
     for name in ("first_name", "last_name"):
         if name in names:
             defaults[name] = (kriya_user.get(name) or "")[: model._meta.get_field(name).max_length or None]
-    phone_field = setting("KRIYA_PHONE_FIELD", "mobile_number")
-    if phone_field and phone_field in names and phone_field != username_field:
+    if phone_field:
         defaults[phone_field] = phone
-    user, _ = model._default_manager.get_or_create(**{username_field: identity}, defaults=defaults)
-    return user
+    # Each step is safe to repeat or race (get_or_create on unique keys), so no transaction around them: on
+    # SQLite one that reads before it writes fails at once, instead of waiting, when another process writes.
+    user, created = model._default_manager.get_or_create(**{model.USERNAME_FIELD: local_identity(phone)},
+                                                         defaults=defaults)
+    if not created and KriyaIdentity.objects.filter(user=user).exclude(kriya_user_id=kriya_id).exists():
+        # The number belonged to another Kriya user, who moved to a new one: never their account.
+        user, _ = model._default_manager.get_or_create(
+            **{model.USERNAME_FIELD: local_identity(phone, kriya_id)}, defaults=defaults)
+    link, _ = KriyaIdentity.objects.get_or_create(kriya_user_id=kriya_id, defaults={"user": user})
+    return link.user
+
+
+def local_identity(phone_number: str, kriya_id: str | None = None) -> str:
+    """The USERNAME_FIELD value of a Kriya user's local account (kriya_id: when the number was someone else's)."""
+    model = get_user_model()
+    if model.USERNAME_FIELD == "email":
+        email = synthetic_email(phone_number)
+        return email.replace("@", f".{kriya_id[:8]}@") if kriya_id else email
+    return f"{phone_number}.{kriya_id[:8]}" if kriya_id else phone_number
 
 
 def sign_in(request, token: str):
@@ -184,9 +214,12 @@ def sign_in(request, token: str):
 
     claims = unverified_claims(token)
     version = claims.get("token_version")
-    SignedInSession.objects.update_or_create(session_key=request.session.session_key, defaults={
-        "user_id": str(user.pk), "kriya_user_id": str(claims.get("user_id")), "kriya_session_id": claims.get("sid") or None,
-        "kriya_token_version": version if isinstance(version, int) and version >= 0 else 0})
+    # Two statements, not update_or_create(): SQLite refuses a transaction that reads, then writes, under contention.
+    SignedInSession.objects.filter(session_key=request.session.session_key).delete()
+    SignedInSession.objects.create(
+        session_key=request.session.session_key, user_id=str(user.pk), kriya_user_id=str(claims.get("user_id")),
+        kriya_session_id=claims.get("sid") or None,
+        kriya_token_version=version if isinstance(version, int) and version >= 0 else 0)
     return user
 
 

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -13,6 +14,18 @@ class SignedInSession(models.Model):
 
     class Meta:
         db_table = "kriya_signed_in_sessions"
+
+
+class KriyaIdentity(models.Model):
+    """Which local user a Kriya user is: found by phone number the first time, by Kriya's user id after that,
+    so a number changed at Kriya keeps its account, and a number given to someone else never opens it."""
+
+    kriya_user_id = models.CharField(max_length=64, unique=True)
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="kriya_identity")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "kriya_identities"
 
 
 class FollowerCursor(models.Model):

@@ -1,10 +1,12 @@
+import django.db.models.deletion
+from django.conf import settings
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
     initial = True
 
-    dependencies = []
+    dependencies = [migrations.swappable_dependency(settings.AUTH_USER_MODEL)]
 
     operations = [
         migrations.CreateModel(
@@ -19,6 +21,17 @@ class Migration(migrations.Migration):
                 ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={"db_table": "kriya_signed_in_sessions"},
+        ),
+        migrations.CreateModel(
+            name="KriyaIdentity",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kriya_user_id", models.CharField(max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("user", models.OneToOneField(on_delete=django.db.models.deletion.CASCADE,
+                                              related_name="kriya_identity", to=settings.AUTH_USER_MODEL)),
+            ],
+            options={"db_table": "kriya_identities"},
         ),
         migrations.CreateModel(
             name="FollowerCursor",
