@@ -57,6 +57,18 @@ def test_a_cached_token_costs_no_query_and_no_call_to_kriya(kriya, rp, django_as
     assert kriya.validate_calls == 1
 
 
+def test_without_the_local_user_cache_each_request_resolves_it_again(kriya, rp, django_assert_num_queries):
+    rp.KRIYA_CACHE_LOCAL_USER = False
+    token = kriya.issue(kriya.add_user())
+    follower_running()
+    assert Client().get("/api/me", **bearer(token)).status_code == 200
+
+    with django_assert_num_queries(1):  # the identity link, joined with its user
+        response = Client().get("/api/me", **bearer(token))
+    assert response.status_code == 200
+    assert kriya.validate_calls == 1
+
+
 def test_an_invalid_token_is_401_with_a_bearer_challenge(kriya, rp):
     response = Client().get("/api/me", **bearer("not.a.token"))
 

@@ -13,6 +13,7 @@ Settings (only KRIYA_BACKEND_URL and KRIYA_API_KEY are required):
   KRIYA_ON_REVOKED                         dotted path of hook(event); default delete_revoked_sessions
   KRIYA_ON_RESET                           dotted path of hook() for a 410; default delete_all_signed_in_sessions
   KRIYA_USER_RESOLVER                      dotted path of resolver(kriya_user) -> local user; default find_or_create_user
+  KRIYA_CACHE_LOCAL_USER (True)            keep the resolved local user with the cached answer (no query per request)
   KRIYA_PHONE_FIELD ("mobile_number")      the local user's field that receives the phone number, if the model has it
   KRIYA_EMAIL_DOMAIN ("phone.kriya.invalid")  domain of the synthetic email of email-keyed user models
 """
@@ -127,9 +128,11 @@ def authenticate_token(token: str):
     entry = client.check(token)
     if entry is None:
         return None
-    if entry.local is None:
-        entry.local = import_string(setting("KRIYA_USER_RESOLVER", "kriya_client.django.find_or_create_user"))(
-            entry.user)
+    if entry.local is None or not setting("KRIYA_CACHE_LOCAL_USER", True):
+        local = import_string(setting("KRIYA_USER_RESOLVER", "kriya_client.django.find_or_create_user"))(entry.user)
+        if not setting("KRIYA_CACHE_LOCAL_USER", True):
+            return local if local is not None and local.is_active else None
+        entry.local = local
         client.cache.attach(entry)  # the next request with this token needs no database query
     if entry.local is None or not entry.local.is_active:
         return None
