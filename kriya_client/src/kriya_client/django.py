@@ -98,8 +98,10 @@ def build_client() -> KriyaClient:
         cache = DjangoCache(caches[alias], max_staleness=staleness, max_entry_seconds=max_seconds)
     if setting("KRIYA_FOLLOWER", "thread") == "command" and alias == "memory":
         raise ImproperlyConfigured('KRIYA_FOLLOWER="command" needs a shared KRIYA_CACHE (a Django cache alias)')
-    return KriyaClient(url, key, timeout=float(setting("KRIYA_TIMEOUT", 5)), cache=cache,
-                       max_staleness=staleness, max_cache_seconds=max_seconds)
+    client = KriyaClient(url, key, timeout=float(setting("KRIYA_TIMEOUT", 5)), cache=cache,
+                         max_staleness=staleness, max_cache_seconds=max_seconds)
+    client.cache_local_user = bool(setting("KRIYA_CACHE_LOCAL_USER", True))  # read once: not per request
+    return client
 
 
 def follow(client: KriyaClient, start: bool = True):
@@ -128,15 +130,16 @@ def authenticate_token(token: str):
     entry = client.check(token)
     if entry is None:
         return None
-    if entry.local is None or not setting("KRIYA_CACHE_LOCAL_USER", True):
+    local = entry.local
+    if local is None:
         local = import_string(setting("KRIYA_USER_RESOLVER", "kriya_client.django.find_or_create_user"))(entry.user)
-        if not setting("KRIYA_CACHE_LOCAL_USER", True):
+        if local is None or not client.cache_local_user:
             return local if local is not None and local.is_active else None
         entry.local = local
         client.cache.attach(entry)  # the next request with this token needs no database query
-    if entry.local is None or not entry.local.is_active:
+    if not local.is_active:
         return None
-    return own_copy(entry.local)  # the cached instance is shared by threads: each request gets its own
+    return own_copy(local)  # the cached instance is shared by threads: each request gets its own
 
 
 def own_copy(instance):
