@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench chaos check clean
+.PHONY: run test bench bench-rp chaos check clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,12 +22,16 @@ run: $(STAMP) .env
 test: $(STAMP) .env
 	$(PY) manage.py collectstatic --noinput --verbosity 0  # /docs and the admin need the manifest
 	$(PY) -m pytest
+	cd kriya_client && ../$(PY) -m pytest  # the relying-party kit's own tests (its own settings)
 
 bench: $(STAMP) .env
 	$(PY) bench/run.py
 
 chaos: $(STAMP) .env
 	$(PY) scripts/chaos.py
+
+bench-rp: $(STAMP) .env
+	$(PY) bench/relying_party.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

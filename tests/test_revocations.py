@@ -234,3 +234,13 @@ def test_a_follower_polling_during_concurrent_revocations_sees_every_one(transac
     assert sorted(seen) == sorted(str(user.pk) for user in users)
     assert len(seen) == len(set(seen))
     assert User.objects.filter(token_version=1).count() == len(users)
+
+
+def test_purging_keeps_the_newest_event_so_a_follower_on_a_quiet_week_is_not_sent_away(feed, user, settings, time_machine):
+    user.revoke_tokens()
+    cursor = feed(after=0)["cursor"]
+    time_machine.move_to(timezone.now() + timedelta(days=settings.REVOCATION_RETENTION_DAYS + 30))
+
+    call_command("purge_revocations")
+
+    assert feed(after=cursor) == {"events": [], "cursor": cursor}

@@ -1,0 +1,13 @@
+"""Use Kriya from a relying party: cached token validation that a revocation follower keeps honest.
+
+Django and DRF are optional: kriya_client.django and kriya_client.drf import them; this package does not.
+"""
+
+from .cache import DjangoCache, MemoryCache
+from .client import CursorExpired, KriyaClient, KriyaError, KriyaUnavailable, cache_seconds
+from .follower import RevocationFollower
+from .tokens import token_key, unverified_claims
+
+__all__ = ["CursorExpired", "DjangoCache", "KriyaClient", "KriyaError", "KriyaUnavailable", "MemoryCache",
+           "RevocationFollower", "cache_seconds", "token_key", "unverified_claims"]
+__version__ = "0.1.0"
