@@ -5,13 +5,15 @@ connection (hung, or a proxy in between that stopped forwarding) never sends the
 forever. psycopg's Connection.wait() takes a timeout: give it one, and close the connection when it runs out.
 """
 
+import select
+
 import psycopg
 from django.conf import settings
 from django.db.backends.postgresql import base
 from psycopg import errors
+from psycopg.pq import TransactionStatus
 
 CLIENT_GRACE_SECONDS = 0.5  # past the server's own statement_timeout, whose error should arrive first
-HEALTH_CHECK_SECONDS = 1.0  # CONN_HEALTH_CHECKS' SELECT 1: a hung connection is replaced sooner
 
 
 def wait_deadline() -> float | None:
@@ -49,11 +51,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return connection
 
     def is_usable(self):
+        """CONN_HEALTH_CHECKS without a round trip: an idle connection has nothing to read, so a socket that
+        polls readable was closed by the server (a restart, a terminated backend) or carries something
+        unexpected; either way, a new connection. A server that hangs silently is the deadline's business."""
         connection = self.connection
-        if connection is None or connection.deadline is None:
+        if connection is None or connection.closed:
+            return False
+        if connection.pgconn.transaction_status != TransactionStatus.IDLE:  # mid-transaction: ask the server
             return super().is_usable()
-        saved, connection.deadline = connection.deadline, min(connection.deadline, HEALTH_CHECK_SECONDS)
         try:
-            return super().is_usable()
-        finally:
-            connection.deadline = saved
+            readable, _, _ = select.select([connection.fileno()], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
