@@ -254,6 +254,34 @@ class UserAdmin(PhoneSearchMixin, BaseUserAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
 
+class RecordAdmin(PhoneSearchMixin, admin.ModelAdmin):
+    """Records the API writes (issued tokens, sessions): read-only here, each linked to its user."""
+
+    phone_search_field = "user__phone_number"
+    list_select_related = ["user"]
+    show_full_result_count = False  # a COUNT(*) over every record ever written on each page is not worth it
+
+    @admin.display(description="user", ordering="user__phone_number")
+    def user_link(self, record):
+        url = reverse("admin:accounts_user_change", args=[record.user_id])
+        return format_html('<a href="{}">{}</a>', url, record.user.phone_number)
+
+    @admin.display(description="user agent")
+    def short_user_agent(self, record):
+        if not record.user_agent:
+            return "-"
+        return format_html('<span title="{}">{}</span>', record.user_agent, Truncator(record.user_agent).chars(48))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class TokenStateFilter(admin.SimpleListFilter):
     """Valid, expired or revoked, decided in SQL like AuditToken.is_valid() decides it for one token."""
 
@@ -276,22 +304,14 @@ class TokenStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditToken)
-class AuditTokenAdmin(PhoneSearchMixin, admin.ModelAdmin):
+class AuditTokenAdmin(RecordAdmin):
     """Issued tokens, read-only. Never deleted here: retention is `manage.py purge_audit_tokens`."""
 
-    phone_search_field = "user__phone_number"
     list_display = ["jti", "user_link", "issued", "expires", "ip_address", "short_user_agent", still_valid]
-    list_select_related = ["user"]
     list_filter = [TokenStateFilter, "issued_at"]
     date_hierarchy = "issued_at"
     search_fields = ["user__phone_number", "jti"]
-    show_full_result_count = False  # a COUNT(*) over every token ever issued on each page is not worth it
     readonly_fields = ["jti", "user", "token_version", "issued_at", "expires_at", "ip_address", "user_agent"]
-
-    @admin.display(description="user", ordering="user__phone_number")
-    def user_link(self, token):
-        url = reverse("admin:accounts_user_change", args=[token.user_id])
-        return format_html('<a href="{}">{}</a>', url, token.user.phone_number)
 
     @admin.display(description="issued at", ordering="issued_at")
     def issued(self, token):
@@ -300,21 +320,6 @@ class AuditTokenAdmin(PhoneSearchMixin, admin.ModelAdmin):
     @admin.display(description="expires at", ordering="expires_at")
     def expires(self, token):
         return compact(token.expires_at)
-
-    @admin.display(description="user agent")
-    def short_user_agent(self, token):
-        if not token.user_agent:
-            return "-"
-        return format_html('<span title="{}">{}</span>', token.user_agent, Truncator(token.user_agent).chars(48))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class SessionStateFilter(admin.SimpleListFilter):
@@ -338,16 +343,13 @@ class SessionStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Session)
-class SessionAdmin(PhoneSearchMixin, admin.ModelAdmin):
+class SessionAdmin(RecordAdmin):
     """Sign-ins per device, read-only; staff with the revoke permission end one (a lost phone)."""
 
-    phone_search_field = "user__phone_number"
     list_display = ["device", "user_link", "signed_in", "last_used", "ip_address", "short_user_agent", "state"]
-    list_select_related = ["user"]
     list_filter = [SessionStateFilter, "created_at"]
     date_hierarchy = "created_at"
     search_fields = ["user__phone_number", "device_name"]
-    show_full_result_count = False
     readonly_fields = ["id", "user", "device_name", "created_at", "last_used_at", "idle_expires_at", "expires_at",
                        "ip_address", "user_agent", "revoked_at", "revoked_reason"]
     exclude = ["refresh_token_hash"]
@@ -357,11 +359,6 @@ class SessionAdmin(PhoneSearchMixin, admin.ModelAdmin):
     def device(self, session):
         return session.device_name or "(unnamed)"
 
-    @admin.display(description="user", ordering="user__phone_number")
-    def user_link(self, session):
-        return format_html('<a href="{}">{}</a>', reverse("admin:accounts_user_change", args=[session.user_id]),
-                           session.user.phone_number)
-
     @admin.display(description="signed in", ordering="created_at")
     def signed_in(self, session):
         return compact(session.created_at)
@@ -369,11 +366,6 @@ class SessionAdmin(PhoneSearchMixin, admin.ModelAdmin):
     @admin.display(description="last used", ordering="last_used_at")
     def last_used(self, session):
         return compact(session.last_used_at)
-
-    @admin.display(description="user agent")
-    def short_user_agent(self, session):
-        return format_html('<span title="{}">{}</span>', session.user_agent, Truncator(session.user_agent).chars(48)) \
-            if session.user_agent else "-"
 
     @admin.display(description="state")
     def state(self, session):
@@ -405,12 +397,3 @@ class SessionAdmin(PhoneSearchMixin, admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "title": "Revoke session", "subtitle": None,
                    "opts": self.opts, "session": session, "back_url": back_url}
         return TemplateResponse(request, "admin/accounts/session/confirm_revoke.html", context)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,5 +1,7 @@
 import contextlib
 import itertools
+import json
+import logging
 import os
 import re
 import shutil
@@ -109,6 +111,16 @@ def hung_server():
     listener.listen(64)  # the kernel completes the handshakes; nobody ever reads
     yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
     listener.close()
+
+
+@pytest.fixture
+def events(caplog):
+    """The kriya.auth events logged during the test, parsed."""
+    logger = logging.getLogger("kriya.auth")
+    logger.addHandler(caplog.handler)  # kriya.auth does not propagate to the root logger caplog listens on
+    caplog.set_level(logging.INFO, logger="kriya.auth")
+    yield lambda: [json.loads(record.getMessage()) for record in caplog.records if record.name == "kriya.auth"]
+    logger.removeHandler(caplog.handler)
 
 
 @pytest.fixture

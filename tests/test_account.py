@@ -1,8 +1,5 @@
 """Account self-service: edit the profile, move to a new phone number, delete the account."""
 
-import json
-import logging
-
 import pytest
 
 from accounts.models import AuditToken, PhoneVerification, RevocationEvent, Session, User
@@ -23,13 +20,6 @@ def signed_in(api_client, user):
     return api_client.post("/api/auth/register", {"phone_number": user.phone_number}).json()["token"]
 
 
-@pytest.fixture
-def events(caplog):
-    logger = logging.getLogger("kriya.auth")
-    logger.addHandler(caplog.handler)
-    caplog.set_level(logging.INFO, logger="kriya.auth")
-    yield lambda: [json.loads(record.getMessage()) for record in caplog.records if record.name == "kriya.auth"]
-    logger.removeHandler(caplog.handler)
 
 
 def bearer(token):

@@ -1,7 +1,6 @@
 """Auth events: one JSON line each on `kriya.auth`, with masked phone, IP and request id, never a secret."""
 
 import json
-import logging
 
 import pytest
 from django.urls import reverse
@@ -11,14 +10,6 @@ from accounts.tokens import issue_token
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def events(caplog):
-    """The kriya.auth events logged during the test, parsed."""
-    logger = logging.getLogger("kriya.auth")
-    logger.addHandler(caplog.handler)  # kriya.auth does not propagate to the root logger caplog listens on
-    caplog.set_level(logging.INFO, logger="kriya.auth")
-    yield lambda: [json.loads(record.getMessage()) for record in caplog.records if record.name == "kriya.auth"]
-    logger.removeHandler(caplog.handler)
 
 
 def register(api_client, **headers):

@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -57,13 +56,6 @@ def refresh(api_client):
     return refresh
 
 
-@pytest.fixture
-def events(caplog):
-    logger = logging.getLogger("kriya.auth")
-    logger.addHandler(caplog.handler)
-    caplog.set_level(logging.INFO, logger="kriya.auth")
-    yield lambda: [json.loads(record.getMessage()) for record in caplog.records if record.name == "kriya.auth"]
-    logger.removeHandler(caplog.handler)
 
 
 def bearer(token):
