@@ -51,9 +51,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return connection
 
     def is_usable(self):
-        """CONN_HEALTH_CHECKS without a round trip: an idle connection has nothing to read, so a socket that
-        polls readable was closed by the server (a restart, a terminated backend) or carries something
-        unexpected; either way, a new connection. A server that hangs silently is the deadline's business."""
+        """CONN_HEALTH_CHECKS without a round trip in the usual case: an idle connection has nothing to read.
+        A server that hangs silently is the client-side deadline's business."""
         connection = self.connection
         if connection is None or connection.closed:
             return False
@@ -63,4 +62,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
             readable, _, _ = select.select([connection.fileno()], [], [], 0)
         except (OSError, ValueError):
             return False
-        return not readable
+        # Something arrived on an idle connection: most likely the server closing it, possibly a message
+        # (a TLS record, a parameter change). A SELECT 1 tells which, only then.
+        return super().is_usable() if readable else True
