@@ -238,7 +238,7 @@ class UserAdmin(PhoneSearchMixin, BaseUserAdmin):
             "operation": operation,
             "operation_title": title,
             "explanation": explanation,
-            "change_url": change_url,
+            "back_url": change_url,
         }
         return TemplateResponse(request, "admin/accounts/user/confirm_operation.html", context)
 
