@@ -20,17 +20,14 @@ import argparse
 import os
 import re
 import secrets
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import load  # bench/load.py
-from run import THROTTLE_SCOPES, BenchError, Server, admin_sql, call, call_ok, database_urls
+from run import THROTTLE_SCOPES, BenchError, Server, admin_sql, call, call_ok, database_urls, run_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "relying_party"))
@@ -183,37 +180,7 @@ def main():
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per way and round (default 5)")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--trials", type=int, default=20, help="revocation delay trials (default 20)")
-    args = ap.parse_args()
-    sys.stdout.reconfigure(line_buffering=True)
-
-    def on_signal(signum, frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-    made = {"servers": [], "db": None}
-    tmp = Path(tempfile.mkdtemp(prefix="kriya-bench-rp-"))
-    try:
-        bench(args, tmp, made)
-        return 0
-    except BenchError as exc:
-        print(f"bench-rp: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench-rp: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        for server in reversed(made["servers"]):
-            server.stop()
-        if made["db"]:
-            maintenance, shown, db = made["db"]
-            try:
-                admin_sql(maintenance, shown, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-            except Exception as exc:  # noqa: BLE001 - report, and still remove the temporary folder
-                print(f"bench-rp: could not drop database {db}: {exc}", file=sys.stderr)
-        shutil.rmtree(tmp, ignore_errors=True)
+    return run_bench(bench, ap.parse_args(), "bench-rp")
 
 
 if __name__ == "__main__":

@@ -412,13 +412,9 @@ def bench(args, tmp: Path, made):
         print("note: Python load generator (no wrk): it shares the 2 cores, so absolute req/s are lower than with wrk.")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--duration", type=float, default=5.0, help="seconds per scenario (default 5)")
-    ap.add_argument("--connections", type=int, default=32, help="for the floor comparison (default 32)")
-    ap.add_argument("--high-connections", type=int, default=256, help="validate-token run on Kriya; 0 skips it")
-    args = ap.parse_args()
+def run_bench(bench_fn, args, name: str) -> int:
+    """Run bench_fn(args, tmp, made), then stop the servers and drop the database it recorded in made,
+    however it ends (Ctrl-C, SIGTERM, an error). Also for bench/relying_party.py."""
     sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens under make
 
     def on_signal(signum, frame):
@@ -427,15 +423,15 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     made = {"servers": [], "db": None}  # what the finally below must undo
-    tmp = Path(tempfile.mkdtemp(prefix="kriya-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix=f"kriya-{name}-"))
     try:
-        bench(args, tmp, made)
+        bench_fn(args, tmp, made)
         return 0
     except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # cleanup must not be cut short
@@ -447,8 +443,17 @@ def main():
             try:
                 admin_sql(maintenance, shown, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
             except (BenchError, psycopg.Error) as exc:
-                print(f"bench: could not drop database {db}: {exc}", file=sys.stderr)
+                print(f"{name}: could not drop database {db}: {exc}", file=sys.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=5.0, help="seconds per scenario (default 5)")
+    ap.add_argument("--connections", type=int, default=32, help="for the floor comparison (default 32)")
+    ap.add_argument("--high-connections", type=int, default=256, help="validate-token run on Kriya; 0 skips it")
+    return run_bench(bench, ap.parse_args(), "bench")
 
 
 if __name__ == "__main__":
