@@ -1,6 +1,5 @@
 """Operations that span several models: find or create the user, record and issue a token."""
 
-import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -11,7 +10,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from . import otp, sms
 from .events import client_ip
 from .models import PhoneVerification, User
-from .sessions import SessionTokens, start_session
+from .sessions import SessionTokens, sign_in, start_session
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +50,20 @@ def register_or_login(
 
     With a code (PHONE_VERIFICATION=sms) the phone's live code must match; otp.InvalidCode otherwise.
     """
-    if code is not None:
+    if code is None:  # the common sign-in, a known phone: one statement on PostgreSQL; else a new phone
+        user, tokens = sign_in(phone_number=phone_number, ip_address=meta.ip_address, user_agent=meta.user_agent,
+                               device_name=device_name)
+        if tokens is not None:
+            return LoginResult(tokens=tokens, created=False)
+        if user is not None:
+            raise PermissionDenied("User account is disabled")
+    else:
         otp.check_code(phone_number=phone_number, code=code)  # outside the transaction: a wrong guess stays counted
-    user = User.objects.filter(phone_number=phone_number).first()
     created = False
-    # The common sign-in, a known phone without a code, writes in one statement: no transaction to open.
-    with transaction.atomic() if code is not None or user is None else contextlib.nullcontext():
+    with transaction.atomic():
         if code is not None:
             otp.consume_code(phone_number=phone_number, code=code)  # rolled back if the login fails below
+            user = User.objects.filter(phone_number=phone_number).first()
         if user is None:
             if not first_name:
                 raise ValidationError({"first_name": ["This field is required to register a new phone number."]})

@@ -95,12 +95,20 @@ def verification_key(token: str) -> str:
     return keys[kid]
 
 
-def issue_token(user: User, *, session: Session | None = None, now: datetime | None = None) -> IssuedToken:
-    issued_at = (now or timezone.now()).replace(microsecond=0)  # JWT times are whole seconds
+def token_lifetime(now: datetime, session: Session | None) -> tuple[datetime, datetime]:
+    """When a token issued now is issued and expires: whole seconds, as in the JWT."""
+    issued_at = now.replace(microsecond=0)
     expires_at = issued_at + timedelta(hours=settings.TOKEN_EXPIRY_HOURS)
     if session is not None:  # a token never outlives its session
         expires_at = min(expires_at, session.expires_at.replace(microsecond=0))
-    jti = uuid.uuid4()
+    return issued_at, expires_at
+
+
+def issue_token(user: User, *, session: Session | None = None, now: datetime | None = None,
+                jti: uuid.UUID | None = None) -> IssuedToken:
+    """A signed access token; jti when its record was written with that id beforehand."""
+    issued_at, expires_at = token_lifetime(now or timezone.now(), session)
+    jti = jti or uuid.uuid4()
     payload = {
         "user_id": str(user.pk),
         "phone_number": user.phone_number,

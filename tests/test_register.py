@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from accounts.models import AuditToken, User
+from accounts.models import AuditToken, Session, User
 from tests.conftest import session_fields
 
 pytestmark = pytest.mark.django_db
@@ -268,6 +268,7 @@ def test_a_deactivated_user_cannot_log_in(api_client, user):
     assert response.status_code == 403
     assert response.json() == {"detail": "User account is disabled"}
     assert not AuditToken.objects.exists()
+    assert not Session.objects.exists()
 
 
 def test_a_stale_authorization_header_does_not_block_login(api_client, user):
