@@ -85,7 +85,7 @@ class Session(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
-    refresh_token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    refresh_token_hash = models.CharField(max_length=64, editable=False)  # unique: see Meta.constraints
     device_name = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(default=timezone.now)
@@ -105,6 +105,9 @@ class Session(models.Model):
             models.Index(fields=["user", "-created_at"], name="sessions_user_live", condition=Q(revoked_at__isnull=True)),
             models.Index(fields=["expires_at"], name="sessions_expires_at"),
         ]
+        # A constraint rather than unique=True, which on PostgreSQL adds a second index for LIKE queries that
+        # no one makes: every sign-in and refresh would write to it.
+        constraints = [models.UniqueConstraint(fields=["refresh_token_hash"], name="sessions_refresh_token_hash_uniq")]
 
     def __str__(self) -> str:
         return f"{self.device_name or 'session'} {self.id}"
@@ -130,7 +133,8 @@ class RotatedRefreshToken(models.Model):
 class AuditToken(models.Model):
     """A record of one issued token. Never the token itself: a database reader must not impersonate anyone."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="audit_tokens")
+    # No index of its own: (user, -issued_at) below serves every lookup by user, one index less to write per token.
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="audit_tokens", db_index=False)
     # Kept when the session is purged: retention of token records is purge_audit_tokens' business.
     session = models.ForeignKey("Session", on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_tokens")
     jti = models.UUIDField("JTI", unique=True, editable=False)
