@@ -62,7 +62,6 @@ from .serializers import (
     ValidateTokenSerializer,
 )
 from .throttling import (
-    STORE_ERRORS,
     AccountIPThrottle,
     OtpIPThrottle,
     OtpPhoneThrottle,
@@ -73,6 +72,7 @@ from .throttling import (
     UserThrottle,
     check_store,
     counts_in_database,
+    store_errors,
 )
 from .tokens import InvalidToken, verify_token
 
@@ -427,7 +427,7 @@ def cache_reachable(database: bool) -> bool:
         return database  # the same database: not a second wait on it when it is down
     try:
         check_store()
-    except STORE_ERRORS:
+    except store_errors():
         return False
     return True
 
