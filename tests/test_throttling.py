@@ -172,6 +172,19 @@ def test_throttle_rates_come_from_the_environment_over_the_defaults():
     }
 
 
+def test_a_worker_counting_in_the_database_never_loads_the_redis_client():
+    # A Redis client is about 7 MiB of each worker's memory: only a Redis cache should bring it in.
+    code = ("from kriya.wsgi import application; from django.urls import get_resolver; get_resolver().url_patterns; "
+            "from accounts import throttling, views; import sys; print('redis' in sys.modules)")
+
+    output = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
+        env=production_env(CACHE_URL="dbcache://kriya_cache"),
+    ).stdout
+
+    assert output.strip() == "False"
+
+
 def test_redis_counts_exactly_too(rates, use_redis, redis_url, api_client):
     use_redis(redis_url)
     rates(register_ip="3/min")
