@@ -85,7 +85,9 @@ class Session(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
-    refresh_token_hash = models.CharField(max_length=64, editable=False)  # unique: see Meta.constraints
+    # Unique. On PostgreSQL without Django's second, varchar_pattern_ops index for LIKE lookups no one makes
+    # (migration 0007 drops it): every sign-in and refresh would write to it.
+    refresh_token_hash = models.CharField(max_length=64, unique=True, editable=False)
     device_name = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(default=timezone.now)
@@ -105,9 +107,6 @@ class Session(models.Model):
             models.Index(fields=["user", "-created_at"], name="sessions_user_live", condition=Q(revoked_at__isnull=True)),
             models.Index(fields=["expires_at"], name="sessions_expires_at"),
         ]
-        # A constraint rather than unique=True, which on PostgreSQL adds a second index for LIKE queries that
-        # no one makes: every sign-in and refresh would write to it.
-        constraints = [models.UniqueConstraint(fields=["refresh_token_hash"], name="sessions_refresh_token_hash_uniq")]
 
     def __str__(self) -> str:
         return f"{self.device_name or 'session'} {self.id}"

@@ -263,7 +263,8 @@ class _Statement:
 
     def params(self, row: models.Model) -> list:
         # The values as they are: every placeholder is cast to its column's type, which Django's per-field
-        # preparation (a tenth of a sign-in's time) would only repeat.
+        # preparation (a tenth of a sign-in's time) would only repeat. (A field whose Python value psycopg
+        # cannot send as it is, a JSONField say, would need that preparation back.)
         return [getattr(row, name) for name in self.param_names[type(row)]]
 
 
@@ -315,10 +316,10 @@ def _refresh_statement() -> _Statement:
     returned = [f"{sessions}.{name}" for name in session_columns] + [f"u.{name} AS u_{name}" for name in LOADED_USER_FIELDS]
     update = (
         f"UPDATE {sessions} SET refresh_token_hash = %s::text, last_used_at = %s::timestamptz, "
-        "idle_expires_at = LEAST(%s::timestamptz, expires_at) "
-        f"FROM {User._meta.db_table} u WHERE refresh_token_hash = %s::text AND revoked_at IS NULL "
-        "AND expires_at > %s::timestamptz AND idle_expires_at > %s::timestamptz AND u.id = user_id AND u.is_active "
-        f"RETURNING {', '.join(returned)}"
+        f"idle_expires_at = LEAST(%s::timestamptz, {sessions}.expires_at) FROM {User._meta.db_table} u "
+        f"WHERE {sessions}.refresh_token_hash = %s::text AND {sessions}.revoked_at IS NULL "
+        f"AND {sessions}.expires_at > %s::timestamptz AND {sessions}.idle_expires_at > %s::timestamptz "
+        f"AND u.id = {sessions}.user_id AND u.is_active RETURNING {', '.join(returned)}"
     )
     rotated, rotated_names = _insert_select(RotatedRefreshToken, "s", {"session_id": "s.id"})
     record, record_names = _insert_select(AuditToken, "s", {

@@ -462,6 +462,20 @@ def test_purge_removes_sessions_ended_long_ago_and_keeps_the_rest(sign_in, refre
 
 
 @pytest.mark.postgres
+def test_a_sign_in_writes_no_index_that_nothing_reads():
+    # Django's LIKE index beside the unique refresh hash, and tokens' own user_id index, which (user, -issued_at)
+    # already serves: each would be one more index write per sign-in and per refresh.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename IN ('sessions', 'tokens')")
+        definitions = [definition for (definition,) in cursor.fetchall()]
+
+    assert not [d for d in definitions if "varchar_pattern_ops" in d]
+    assert [d for d in definitions if "tokens" in d and "(user_id" in d] == [
+        "CREATE INDEX tokens_user_id_f8ec22_idx ON public.tokens USING btree (user_id, issued_at DESC)"]
+    assert any("UNIQUE" in d and "(refresh_token_hash)" in d for d in definitions)
+
+
+@pytest.mark.postgres
 def test_a_sign_in_and_a_refresh_are_one_round_trip_each(sign_in, refresh, django_assert_num_queries):
     # Round trips, and the commit's wait, are most of what these cost: each is one statement.
     sign_in()

@@ -6,6 +6,22 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+LIKE_INDEX = "sessions_refresh_token_hash_b5f0216d_like"
+
+
+# Only the LIKE index that Django's PostgreSQL backend adds beside a unique varchar (it is not in the model
+# state): the unique constraint stays as it is, so nothing is rebuilt while sign-ins wait. SQLite never had it.
+def drop_like_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f'DROP INDEX IF EXISTS "{LIKE_INDEX}"')
+
+
+def restore_like_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            f'CREATE INDEX IF NOT EXISTS "{LIKE_INDEX}" ON "sessions" ("refresh_token_hash" varchar_pattern_ops)')
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -30,13 +46,5 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
-        migrations.AlterField(
-            model_name='session',
-            name='refresh_token_hash',
-            field=models.CharField(editable=False, max_length=64),
-        ),
-        migrations.AddConstraint(
-            model_name='session',
-            constraint=models.UniqueConstraint(fields=('refresh_token_hash',), name='sessions_refresh_token_hash_uniq'),
-        ),
+        migrations.RunPython(drop_like_index, restore_like_index),
     ]
