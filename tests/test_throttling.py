@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import ThrottleCount
 from accounts.tokens import issue_token
 from tests.servers import REPO, free_port, production_env
 
@@ -147,14 +148,27 @@ def test_validate_token_is_not_throttled_and_its_hot_path_touches_no_cache(rates
     assert not [q for q in queries.captured_queries if "kriya_cache" in q["sql"] or "throttle_counts" in q["sql"]]
 
 
-def test_each_limit_costs_one_query_on_the_database(rates, api_client):
+def test_each_limit_costs_one_query_on_the_database(rates, api_client, monkeypatch):
     rates(register_ip="30/min", register_phone="10/min")
+    monkeypatch.setattr("accounts.throttling.PURGE_CHANCE", 0)  # a new window's row sometimes also purges old ones
 
     with CaptureQueriesContext(connection) as queries:
         assert register(api_client, "+16502530001").status_code == 200
 
     counted = [q["sql"] for q in queries.captured_queries if "throttle_counts" in q["sql"]]
     assert len(counted) == 2 and all(sql.startswith("INSERT") for sql in counted), counted
+
+
+def test_counting_in_a_new_window_sometimes_purges_the_rows_of_finished_windows(rates, api_client, monkeypatch):
+    rates(register_ip="30/min", register_phone="none")
+    monkeypatch.setattr("accounts.throttling.PURGE_CHANCE", 1)  # every new row purges, instead of 1 in 50
+    ThrottleCount.objects.create(key="throttle_register_ip_203.0.113.9:1", hits=7, window_end=int(time.time()) - 1)
+    ThrottleCount.objects.create(key="throttle_register_ip_203.0.113.9:9", hits=1, window_end=int(time.time()) + 60)
+
+    assert register(api_client, "+16502530001").status_code == 200
+
+    assert sorted(ThrottleCount.objects.values_list("key", flat=True)) == [
+        "throttle_register_ip_127.0.0.1:29928120", "throttle_register_ip_203.0.113.9:9"]
 
 
 def test_throttle_rates_come_from_the_environment_over_the_defaults():
