@@ -9,10 +9,10 @@ from .events import log_event, mask_phone
 from .models import Session, User
 
 
-def _record(request, users: list[User], event: str, message: str) -> None:
+def _record(request, users: list[User], event: str, message: str, **fields) -> None:
     LogEntry.objects.log_actions(request.user.pk, users, CHANGE, change_message=message, single_object=len(users) == 1)
     for user in users:
-        log_event(event, request=request, user=user, admin_id=str(request.user.pk),
+        log_event(event, request=request, user=user, **fields, admin_id=str(request.user.pk),
                   admin_phone=mask_phone(request.user.phone_number))
 
 
@@ -58,8 +58,7 @@ def revoke_sessions(request, sessions) -> int:
         live = list(Session.objects.live().filter(pk__in=[session.pk for session in sessions]).select_related("user"))
         Session.objects.filter(pk__in=[session.pk for session in live]).revoke(reason="admin_revoked")
         for session in live:
-            LogEntry.objects.log_actions(request.user.pk, [session.user], CHANGE, single_object=True,
-                                         change_message=f"Revoked session {session.pk} ({session.device_name or 'unnamed device'})")
-            log_event("session_revoked", request=request, user=session.user, session_id=session.pk, reason="admin_revoked",
-                      admin_id=str(request.user.pk), admin_phone=mask_phone(request.user.phone_number))
+            _record(request, [session.user], "session_revoked",
+                    f"Revoked session {session.pk} ({session.device_name or 'unnamed device'})",
+                    session_id=session.pk, reason="admin_revoked")
     return len(live)

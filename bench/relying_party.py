@@ -17,20 +17,18 @@ SQLite. Everything it started is stopped, and its database dropped, however it e
 """
 
 import argparse
-import os
 import re
 import secrets
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import load  # bench/load.py
-from run import THROTTLE_SCOPES, BenchError, Server, admin_sql, call, call_ok, database_urls, run_bench
+from run import BenchError, Server, call, call_ok, kriya_database, run_bench
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "relying_party"))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "relying_party")]  # launch imports tests.servers
 import launch  # noqa: E402  tests/relying_party/launch.py: the relying party's environment and migrations
 
 PHONE = "+16502530001"
@@ -47,20 +45,7 @@ def kriya_calls(log: Path) -> dict:
 
 
 def start_servers(tmp: Path, made: dict):
-    db = f"kriya_rpbench_{secrets.token_hex(4)}"
-    maintenance, db_url, shown = database_urls(db)
-    print(f"setting up: database {db} on {shown}, Kriya and the relying party under gunicorn")
-    admin_sql(maintenance, shown, f'CREATE DATABASE "{db}"')
-    made["db"] = (maintenance, shown, db)
-    env = {k: v for k, v in os.environ.items() if k != "GUNICORN_CMD_ARGS"}
-    env.update(DEBUG="False", SECRET_KEY=secrets.token_urlsafe(50), JWT_SECRET_KEY=secrets.token_urlsafe(48),
-               PLANE_API_KEY=secrets.token_urlsafe(32), DATABASE_URL=db_url, ALLOWED_HOSTS="127.0.0.1,localhost",
-               SECURE_SSL_REDIRECT="False", PHONE_VERIFICATION="off",
-               THROTTLE_RATES=",".join(f"{scope}=none" for scope in THROTTLE_SCOPES))
-    done = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    if done.returncode:
-        raise BenchError(f"manage.py migrate failed:\n{(done.stdout + done.stderr)[-3000:]}")
+    env = kriya_database(f"kriya_rpbench_{secrets.token_hex(4)}", made, "Kriya and the relying party under gunicorn")
     kriya = Server("kriya", ["kriya.wsgi", "-c", "gunicorn.conf.py"], ROOT, env, tmp)
     made["servers"].append(kriya)
     kriya.wait_ready("/health")

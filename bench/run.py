@@ -275,12 +275,13 @@ def summarize(runs, floor_runs):
 # --- the bench ----------------------------------------------------------------------------------
 
 
-def bench(args, tmp: Path, made):
-    db = f"kriya_bench_{os.getpid()}"
-    maintenance, db_url, shown = database_urls(db)
-    print(f"setting up: database {db} on {shown}, migrate, gunicorn for Kriya and the floor")
-    admin_sql(maintenance, shown, f'CREATE DATABASE "{db}"')
-    made["db"] = (maintenance, shown, db)
+def kriya_database(name: str, made: dict, starting: str) -> dict:
+    """A fresh database `name` on BENCH_DATABASE_URL's server, migrated; returns Kriya's environment for it:
+    production settings and fresh secrets, rate limits off."""
+    maintenance, db_url, shown = database_urls(name)
+    print(f"setting up: database {name} on {shown}, migrate, {starting}")
+    admin_sql(maintenance, shown, f'CREATE DATABASE "{name}"')
+    made["db"] = (maintenance, shown, name)
 
     env = {k: v for k, v in os.environ.items() if k != "GUNICORN_CMD_ARGS"}
     # Production settings. kriya/settings.py also reads .env, but variables set here win over it.
@@ -293,7 +294,7 @@ def bench(args, tmp: Path, made):
         DATABASE_URL=db_url,
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SECURE_SSL_REDIRECT="False",  # plain HTTP straight to gunicorn, as from a TLS-terminating proxy
-        PHONE_VERIFICATION="off",  # register without an SMS code, as the scenarios below do
+        PHONE_VERIFICATION="off",  # register without an SMS code, as the scenarios do
         # One client IP, one phone and one user would hit any real rate limit in the first second.
         THROTTLE_RATES=",".join(f"{scope}=none" for scope in THROTTLE_SCOPES),
     )
@@ -301,6 +302,12 @@ def bench(args, tmp: Path, made):
                           capture_output=True, text=True, timeout=300)
     if done.returncode:
         raise BenchError(f"manage.py migrate failed:\n{(done.stdout + done.stderr)[-3000:]}")
+    return env
+
+
+def bench(args, tmp: Path, made):
+    env = kriya_database(f"kriya_bench_{os.getpid()}", made, "gunicorn for Kriya and the floor")
+    db_url = env["DATABASE_URL"]
 
     conf = ["-c", "gunicorn.conf.py"] if (ROOT / "gunicorn.conf.py").exists() else []
     kriya = Server("kriya", ["kriya.wsgi", *conf], ROOT, env, tmp)

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.servers import REPO, call, free_port, gunicorn
+from tests.servers import REPO, call, free_port, gunicorn, stop, wait_for_port
 
 NGINX_CONF = REPO / "deploy" / "nginx.conf"
 
@@ -59,28 +59,10 @@ http {{
     assert check.returncode == 0, check.stderr
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for_port(port, process)
+        wait_for_port(port, process, timeout=15)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_for_port(port: int, process=None, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode}")
-        with contextlib.suppress(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"nothing listens on {port} after {timeout} s")
-        time.sleep(0.1)
+        stop(process, timeout=10)
 
 
 @contextlib.contextmanager

@@ -48,6 +48,31 @@ def call(base: str, method: str, path: str, body: bytes | None = None, headers: 
         return error.code, error.headers, error.read()
 
 
+def wait_for_port(port: int, process=None, timeout: float = 30.0, log_path: Path | None = None) -> None:
+    """Until something listens on the loopback port; RuntimeError if process exits first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and process.poll() is not None:
+            output = log_path.read_text(errors="replace")[-2000:] if log_path else ""
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}: {output}")
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing listens on {port} after {timeout:g} s")
+        time.sleep(0.1)
+
+
+def stop(process, timeout: float = 15.0) -> None:
+    """SIGTERM (gunicorn and nginx stop gracefully), then SIGKILL if it takes longer than timeout."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextlib.contextmanager
 def gunicorn(env: dict, log_path: Path, workers: int = 1):
     """Run Kriya under gunicorn with the repo's gunicorn.conf.py; yield its base URL; stop it after."""
@@ -59,25 +84,10 @@ def gunicorn(env: dict, log_path: Path, workers: int = 1):
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"gunicorn exited: {log_path.read_text()[-2000:]}")
-                with contextlib.suppress(OSError):
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not start in 30 s")
-                time.sleep(0.2)
-            yield base
+            wait_for_port(port, process, log_path=log_path)
+            yield f"http://127.0.0.1:{port}"
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 class TCPProxy:

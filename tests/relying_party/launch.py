@@ -2,11 +2,11 @@
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.servers import free_port, stop, wait_for_port
 
 RP_DIR = Path(__file__).resolve().parent
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
@@ -27,9 +27,7 @@ def migrate(env: dict) -> None:
 @contextlib.contextmanager
 def serve(env: dict, log_path: Path, workers: int = 2):
     """gunicorn rp.wsgi on a free loopback port; yields its base URL; stops it after."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--no-control-socket",
@@ -37,21 +35,7 @@ def serve(env: dict, log_path: Path, workers: int = 2):
             cwd=RP_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"relying party exited: {log_path.read_text()[-2000:]}")
-                with contextlib.suppress(OSError):
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("relying party did not start in 30 s")
-                time.sleep(0.1)
+            wait_for_port(port, process, log_path=log_path)
             yield f"http://127.0.0.1:{port}"
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
