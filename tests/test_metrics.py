@@ -200,9 +200,11 @@ def test_metrics_under_gunicorn_add_up_every_worker_and_survive_restarts(tmp_pat
         assert [validate(base, token) for _ in range(10)] == [200] * 10
 
         assert live_count(base, "validate-token") == 30
-        # The replacements carried on their predecessors' files: no new files per recycled worker.
-        assert sorted(path.name for path in (tmp_path / "metrics").iterdir()) == [
-            "counter_worker0.db", "counter_worker1.db", "histogram_worker0.db", "histogram_worker1.db"]
+        # The replacements carried on their predecessors' files: no new files per recycled worker. (Which worker
+        # accepts a request is up to the kernel, so a slot that served none may have no histogram file yet.)
+        files = {path.name for path in (tmp_path / "metrics").iterdir()}
+        assert "histogram_worker0.db" in files or "histogram_worker1.db" in files
+        assert files <= {"counter_worker0.db", "counter_worker1.db", "histogram_worker0.db", "histogram_worker1.db"}
 
     with gunicorn(env, tmp_path / "second.log", workers=2) as base:  # the same directory, a new instance
         assert live_count(base, "validate-token") == 0
