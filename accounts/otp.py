@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from . import smscounts
 from .models import PhoneVerification
 
 CODE_DIGITS = 6
@@ -51,9 +52,9 @@ def hash_code(phone_number: str, code: str) -> str:
 
 
 def region_allowed(phone_number: str) -> bool:
-    """Whether OTP_ALLOWED_REGIONS (empty: every country) lets a code be sent to this E.164 number."""
+    """Whether OTP_ALLOWED_REGIONS (* or empty: every country) lets a code be sent to this E.164 number."""
     allowed = settings.OTP_ALLOWED_REGIONS
-    if not allowed:
+    if not allowed or "*" in allowed:
         return True
     return phonenumbers.region_code_for_number(phonenumbers.parse(phone_number, None)) in allowed
 
@@ -121,3 +122,4 @@ def consume_code(*, phone_number: str, code: str, now: datetime | None = None) -
     ).update(code_hash="", expires_at=None)
     if not used:
         raise InvalidCode()
+    smscounts.record_verified(phone_number)  # the conversion signal: texts sent vs codes verified, per country

@@ -154,6 +154,8 @@ class ProfileUpdateSerializer(RefuseUnknownFields, InputSerializer):
 
 class OtpRequestSerializer(InputSerializer):
     phone_number = PhoneNumberField()
+    captcha_token = StrictCharField(required=False, max_length=4096, help_text="The Turnstile or hCaptcha widget's "
+                                    "token; required when CAPTCHA_PROVIDER is set (accounts/pumping.py reads it)")
 
     def validate_phone_number(self, value):
         if not region_allowed(value):  # SMS pumping: no codes to countries Kriya does not serve
@@ -164,6 +166,7 @@ class OtpRequestSerializer(InputSerializer):
 
 class PhoneVerifySerializer(OtpRequestSerializer):
     code = StrictCharField(help_text="The 6-digit code texted to the new number")
+    captcha_token = None  # verifying texts nothing
 
     def validate_code(self, value):
         return check_six_digits(value)

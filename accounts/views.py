@@ -12,7 +12,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import metrics, otp, revocations, services, sessions, sms
+from . import metrics, otp, pumping, revocations, services, sessions, sms, smscounts
 from .authentication import TokenAuthentication
 from .events import log_event, mask_phone
 from .models import Session
@@ -227,7 +227,7 @@ class UserView(APIView):
 class PhoneChangeView(APIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
-    throttle_classes = [UserThrottle, AccountIPThrottle, OtpPhoneThrottle]
+    throttle_classes = [UserThrottle, AccountIPThrottle, OtpIPThrottle, OtpPhoneThrottle]  # texts: otp/request's limits
 
     @extend_schema(request=OtpRequestSerializer,
                    responses={200: OpenApiResponse(OtpRequestResponseSerializer, description="A code was texted to the new number"),
@@ -398,6 +398,7 @@ class OtpRequestView(APIView):
 
 def send_code(request, phone_number: str) -> Response:
     """Text phone_number a new code; the answer of otp/request and of a phone change."""
+    pumping.check_before_sending(request, phone_number)
     try:
         issued = services.request_code(phone_number=phone_number)
     except otp.TooManyCodes as exc:
@@ -408,6 +409,7 @@ def send_code(request, phone_number: str) -> Response:
         log_event("otp_failed", request=request, phone=phone_number, reason="not sent")
         raise SmsUnavailable() from None
     metrics.count_otp_send(sent=True)
+    smscounts.record_sent(issued.phone_number)
     log_event("otp_sent", request=request, phone=issued.phone_number)
     body = {"success": True, "message": "Verification code sent", "expires_in": issued.expires_in, "resend_after": issued.resend_after}
     return Response(OtpRequestResponseSerializer(body).data)
