@@ -96,12 +96,12 @@ class DestinationThrottle(SettingsRateThrottle):
 
 class CountryThrottle(DestinationThrottle):
     scope = "otp_country"
-    detail = "Too many codes were requested for phone numbers in this country. Please try again later."
+    detail = "Too many codes were requested for phone numbers in this country."
 
 
 class PrefixThrottle(DestinationThrottle):
     scope = "otp_prefix"
-    detail = "Too many codes were requested for phone numbers like this one. Please try again later."
+    detail = "Too many codes were requested for phone numbers like this one."
 
 
 class BudgetThrottle(SettingsRateThrottle):
