@@ -13,8 +13,8 @@ from . import pumping, smscounts
 from .models import Session
 
 HOUR, DAY = 3600, 86400
-WIDTH, HEIGHT = 360, 110  # the chart's viewBox; it scales to its box
-TOP, BOTTOM = 14, 18  # room for the scale label above the bars and the time labels below
+WIDTH, HEIGHT = 240, 90  # the chart's viewBox, in CSS pixels at the admin's two-column width
+TOP, BOTTOM = 12, 14  # room for the scale label above the bars and the time labels below
 TOP_COUNTRIES = 12
 LOW_CONVERSION = 0.5  # below this share of texts verified (with enough texts), a country is flagged
 LOW_CONVERSION_MIN_TEXTS = 10
@@ -139,11 +139,11 @@ def context(now: float | None = None) -> dict:
     countries = sorted(by_country.items(), key=lambda item: (-item[1]["week"][0], item[0]))[:TOP_COUNTRIES]
     return {
         "sms_charts": [
-            bar_chart("Codes texted and verified, last 24 hours", hour_labels, texts_day, hour_ticks, "in 24 hours"),
-            bar_chart("Codes texted and verified, last 7 days", day_labels, texts_week, day_ticks, "in 7 days"),
-            bar_chart("Sign-ins, last 24 hours", hour_labels, [("signins", "sign-ins", [sign_ins.get(hour, 0) for hour in hours])],
+            bar_chart("Codes texted and verified, 24 hours", hour_labels, texts_day, hour_ticks, "in 24 hours"),
+            bar_chart("Codes texted and verified, 7 days", day_labels, texts_week, day_ticks, "in 7 days"),
+            bar_chart("Sign-ins, 24 hours", hour_labels, [("signins", "sign-ins", [sign_ins.get(hour, 0) for hour in hours])],
                       hour_ticks, "in 24 hours"),
-            bar_chart("Sign-ins, last 7 days", day_labels, [("signins", "sign-ins", per_day(sign_ins))], day_ticks, "in 7 days"),
+            bar_chart("Sign-ins, 7 days", day_labels, [("signins", "sign-ins", per_day(sign_ins))], day_ticks, "in 7 days"),
         ],
         "sms_countries": [country_row(code, counts) for code, counts in countries],
         "sms_budgets": [entry for entry in (budget("hour"), budget("day")) if entry is not None],

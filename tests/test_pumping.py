@@ -2,15 +2,17 @@
 the optional human check; texts sent vs codes verified per country, in /metrics and on the staff console."""
 
 import logging
+import re
 import subprocess
 import sys
 from urllib.parse import parse_qs
+from xml.etree import ElementTree
 
 import pytest
 from django.core.checks import run_checks
 from prometheus_client.parser import text_string_to_metric_families
 
-from accounts.models import SmsHourlyCount, ThrottleCount
+from accounts.models import SmsHourlyCount, ThrottleCount, User
 from accounts.tokens import issue_token
 from tests.servers import REPO, free_port, production_env
 
@@ -460,3 +462,73 @@ def test_the_hourly_counts_add_up_across_requests_in_one_row_per_hour_and_countr
 
     assert sorted(SmsHourlyCount.objects.values_list("hour_start", "country", "sent")) == [
         (1795687200, "US", 3), (1795690800, "US", 1)]
+
+
+# The staff console's front page
+
+
+@pytest.fixture
+def staff_client(client, settings, db):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    client.force_login(User.objects.create_superuser("+16502530009", "a-strong-pass-123", first_name="Admin"))
+    return client
+
+
+def dashboard_of(page: str) -> str:
+    start = page.index('<div class="module kriya-dashboard" id="sms-dashboard">')
+    return page[start:page.index('<div class="app-', start)]
+
+
+def test_the_front_page_draws_texts_verified_conversion_budget_and_sign_ins(sms_mode, api_client, request_code,
+                                                                             texted_code, staff_client, hour_start):
+    hour_start.move_to("2026-11-23 08:30:00+00:00", tick=False)  # three days ago: in the 7 days, not the 24 hours
+    assert request_code("+16502530005").status_code == 200
+    hour_start.move_to("2026-11-26 10:30:00+00:00", tick=False)
+    for number in ("+16502530001", "+16502540002", "+917012345678"):
+        assert request_code(number).status_code == 200
+    code = texted_code("+16502530001")
+    assert api_client.post("/api/auth/register", {"phone_number": "+16502530001", "first_name": "Ada", "code": code}).status_code == 200
+
+    response = staff_client.get("/admin/")
+
+    assert response.status_code == 200
+    board = dashboard_of(response.content.decode())
+    charts = re.findall(r"<svg viewBox=.*?</svg>", board, re.S)
+    assert len(charts) == 4
+    for chart in charts:
+        ElementTree.fromstring(chart)  # well-formed SVG
+    labels = re.findall(r'<svg viewBox="0 0 240 90" role="img" aria-label="([^"]+)"', board)
+    assert labels == ["Codes texted and verified, 24 hours: 3 texted, 1 verified in 24 hours",
+                      "Codes texted and verified, 7 days: 4 texted, 1 verified in 7 days",
+                      "Sign-ins, 24 hours: 1 sign-ins in 24 hours",
+                      "Sign-ins, 7 days: 1 sign-ins in 7 days"]
+    assert "<title>10:00–11:00 UTC: 3 texted, 1 verified</title>" in board
+    assert "<title>Mon 23 Nov (UTC): 1 texted, 0 verified</title>" in board
+    rows = {country: re.sub(r"<[^>]+>|\s+", " ", row).split() for country, row in
+            re.findall(r'<tr class="country-(\w+)[^"]*">(.*?)</tr>', board, re.S)}
+    assert rows == {"US": ["US", "2", "1", "50", "%", "3", "1", "33", "%"], "IN": ["IN", "1", "0", "0", "%", "1", "0", "0", "%"]}
+    assert re.sub(r"\s+", " ", re.sub(r"<svg.*?</svg>", "", board, flags=re.S)).count("left") == 2
+    assert "This hour: <strong>297</strong> of 300 left" in board
+    assert "This day: <strong>2997</strong> of 3000 left" in board
+    assert "http://" not in board and "https://" not in board  # nothing fetched from outside Kriya
+
+
+def test_the_front_page_works_with_no_texts_and_no_budget(staff_client, settings):
+    settings.SMS_BUDGET_PER_HOUR = settings.SMS_BUDGET_PER_DAY = 0
+
+    board = dashboard_of(staff_client.get("/admin/").content.decode())
+
+    assert "No codes texted in the last 7 days." in board
+    assert "No SMS budget is set (SMS_BUDGET_PER_HOUR, SMS_BUDGET_PER_DAY)." in board
+    assert len(re.findall(r"<svg viewBox=", board)) == 4
+
+
+def test_a_country_whose_texts_are_rarely_verified_is_flagged(staff_client):
+    SmsHourlyCount.objects.create(hour_start=1795687200, country="001", sent=40, verified=1)
+    SmsHourlyCount.objects.create(hour_start=1795687200, country="US", sent=40, verified=35)
+
+    board = dashboard_of(staff_client.get("/admin/").content.decode())
+
+    assert '<tr class="country-001 low">' in board and "001 (non-geographic)" in board
+    assert '<tr class="country-US">' in board
+    assert board.index("country-001") < board.index("country-US")  # equal volume: ordered by code
