@@ -11,6 +11,7 @@ from django.db.models.functions import TruncHour
 
 from . import pumping, smscounts
 from .models import Session
+from .throttling import store_errors
 
 HOUR, DAY = 3600, 86400
 WIDTH, HEIGHT = 240, 90  # the chart's viewBox, in CSS pixels at the admin's two-column width
@@ -95,7 +96,10 @@ def country_row(code: str, counts: dict[str, list[int]]) -> dict:
 
 
 def budget(window: str) -> dict | None:
-    used = pumping.budget_used(window)
+    try:
+        used = pumping.budget_used(window)
+    except store_errors():  # Redis down: the page still shows everything else
+        return {"window": window, "unavailable": True}
     if used is None:
         return None
     count, limit, resets_in = used

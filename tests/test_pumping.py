@@ -532,3 +532,28 @@ def test_a_country_whose_texts_are_rarely_verified_is_flagged(staff_client):
     assert '<tr class="country-001 low">' in board and "001 (non-geographic)" in board
     assert '<tr class="country-US">' in board
     assert board.index("country-001") < board.index("country-US")  # equal volume: ordered by code
+
+
+def test_with_the_counts_in_redis_the_budget_trips_and_the_front_page_reads_what_is_left(
+        settings, use_redis, redis_url, request_code, sms_outbox, staff_client):
+    use_redis(redis_url)
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.SMS_BUDGET_PER_HOUR = 2
+    assert [request_code(us_number(n)).status_code for n in range(3)] == [200, 200, 503]
+
+    board = dashboard_of(staff_client.get("/admin/").content.decode())
+
+    assert "This hour: <strong>0</strong> of 2 left" in board
+    assert "This day: <strong>2998</strong> of 3000 left" in board  # the refused third was not counted for the day
+    assert not ThrottleCount.objects.exists()  # nothing counted in the database
+    cache.clear()
+
+
+def test_the_front_page_still_answers_when_the_counts_store_is_down(use_redis, staff_client):
+    use_redis(f"redis://127.0.0.1:{free_port()}/0")
+
+    board = dashboard_of(staff_client.get("/admin/").content.decode())
+
+    assert "This hour: unknown (the rate-limit store cannot be reached)" in board
