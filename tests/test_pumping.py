@@ -1,20 +1,23 @@
 """SMS pumping: only mobile numbers get codes; per-IP, per-country, per-prefix and whole-service limits on texts;
 the optional human check; texts sent vs codes verified per country, in /metrics and on the staff console."""
 
+import json
 import logging
 import re
 import subprocess
 import sys
+import threading
 from urllib.parse import parse_qs
 from xml.etree import ElementTree
 
 import pytest
 from django.core.checks import run_checks
+from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.models import SmsHourlyCount, ThrottleCount, User
 from accounts.tokens import issue_token
-from tests.servers import REPO, free_port, production_env
+from tests.servers import REPO, call, free_port, production_env
 
 pytestmark = pytest.mark.django_db  # codes and the counts live in the database
 
@@ -557,3 +560,27 @@ def test_the_front_page_still_answers_when_the_counts_store_is_down(use_redis, s
     board = dashboard_of(staff_client.get("/admin/").content.decode())
 
     assert "This hour: unknown (the rate-limit store cannot be reached)" in board
+
+
+@pytest.mark.postgres
+def test_parallel_requests_spend_the_budget_exactly_and_every_text_is_counted(live_server, settings, sms_outbox):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    settings.SMS_BUDGET_PER_HOUR = 8
+    start = threading.Barrier(12)
+    statuses = []
+
+    def ask(n):
+        start.wait()
+        body = json.dumps({"phone_number": us_number(n)}).encode()
+        statuses.append(call(live_server.url, "POST", "/api/auth/otp/request", body, {"X-Forwarded-For": f"192.0.2.{n}"})[0])
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(statuses) == [200] * 8 + [503] * 4
+    assert len(sms_outbox) == 8
+    assert SmsHourlyCount.objects.get(country="US").sent == 8
