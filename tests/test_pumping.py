@@ -269,15 +269,15 @@ def test_check_deploy_refuses_sms_verification_to_every_country_unless_chosen(se
     production_sms(settings)
     settings.OTP_ALLOWED_REGIONS = []
 
-    assert kriya_checks(deploy=True)["kriya.E050"] == (
+    assert kriya_checks(deploy=True)["kriya.E060"] == (
         "PHONE_VERIFICATION=sms with OTP_ALLOWED_REGIONS empty: codes go to every country, so anyone can run up the "
         "SMS bill with texts to the most expensive destinations (SMS pumping).")
-    assert "kriya.E050" not in kriya_checks()  # a deployment check only
+    assert "kriya.E060" not in kriya_checks()  # a deployment check only
     for allowed in (["*"], ["IN", "US"]):
         settings.OTP_ALLOWED_REGIONS = allowed
-        assert "kriya.E050" not in kriya_checks(deploy=True)
+        assert "kriya.E060" not in kriya_checks(deploy=True)
     settings.DEBUG, settings.OTP_ALLOWED_REGIONS = True, []
-    assert "kriya.E050" not in kriya_checks(deploy=True)
+    assert "kriya.E060" not in kriya_checks(deploy=True)
 
 
 def test_manage_py_check_deploy_fails_naming_otp_allowed_regions():
@@ -288,8 +288,8 @@ def test_manage_py_check_deploy_fails_naming_otp_allowed_regions():
     allowed = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=REPO, capture_output=True,
                              text=True, timeout=120, env={**env, "OTP_ALLOWED_REGIONS": "*"})
 
-    assert refused.returncode != 0 and "kriya.E050" in refused.stderr and "OTP_ALLOWED_REGIONS" in refused.stderr
-    assert "kriya.E050" not in allowed.stdout + allowed.stderr
+    assert refused.returncode != 0 and "kriya.E060" in refused.stderr and "OTP_ALLOWED_REGIONS" in refused.stderr
+    assert "kriya.E060" not in allowed.stdout + allowed.stderr
 
 
 def test_a_star_allows_every_country_and_a_list_only_its_own(settings, request_code, sms_outbox):
@@ -303,10 +303,10 @@ def test_a_star_allows_every_country_and_a_list_only_its_own(settings, request_c
 
 
 @pytest.mark.parametrize("overrides, check_id, message", [
-    ({"CAPTCHA_PROVIDER": "recaptcha"}, "kriya.E051",
+    ({"CAPTCHA_PROVIDER": "recaptcha"}, "kriya.E061",
      "CAPTCHA_PROVIDER must be turnstile or hcaptcha (or empty: off), not 'recaptcha'."),
-    ({"CAPTCHA_PROVIDER": "turnstile", "CAPTCHA_SECRET": ""}, "kriya.E052", "CAPTCHA_PROVIDER=turnstile needs CAPTCHA_SECRET."),
-    ({"CAPTCHA_PROVIDER": "hcaptcha", "CAPTCHA_SECRET": "s", "CAPTCHA_VERIFY_URL": "ftp://x"}, "kriya.E053",
+    ({"CAPTCHA_PROVIDER": "turnstile", "CAPTCHA_SECRET": ""}, "kriya.E062", "CAPTCHA_PROVIDER=turnstile needs CAPTCHA_SECRET."),
+    ({"CAPTCHA_PROVIDER": "hcaptcha", "CAPTCHA_SECRET": "s", "CAPTCHA_VERIFY_URL": "ftp://x"}, "kriya.E063",
      "CAPTCHA_VERIFY_URL must be an http(s) URL (or empty: the provider's own)."),
     ({"SMS_BUDGET_PER_HOUR": -1}, "kriya.E026", "SMS_BUDGET_PER_HOUR must be at least 0."),
     ({"OTP_PREFIX_DIGITS": 0}, "kriya.E026", "OTP_PREFIX_DIGITS must be at least 1."),
