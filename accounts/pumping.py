@@ -21,7 +21,7 @@ from rest_framework.exceptions import APIException, Throttled, ValidationError
 from . import captcha, metrics
 from .events import client_ip
 from .smscounts import NON_GEOGRAPHIC, country_of
-from .throttling import SettingsRateThrottle
+from .throttling import OtpIPThrottle, SettingsRateThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -147,12 +147,23 @@ class _BudgetLog:
 budget_log = _BudgetLog()
 
 
-def check_before_sending(request, phone_number: str) -> None:
+def check_before_sending(request, phone_number: str, *, current_number: str | None = None) -> None:
     """Raise what refuses a code request before anything is texted: 400 (not a mobile number, the human check
     failed), 429 (the country's or the prefix's velocity limit) or 503 (the budget is spent, or the human check
-    could not be verified). The cheap checks come first; the counts only see requests that passed the others."""
+    could not be verified). The cheap checks come first; the counts only see requests that passed the others.
+
+    current_number: the request also texts the account's current number (a phone change). Its text counts like
+    any other, against the requester's IP limit too (which counted the request once), and it must be a mobile.
+    """
     number = phonenumbers.parse(phone_number, None)
     refuse_unless_mobile(number)
+    current = phonenumbers.parse(current_number, None) if current_number else None
+    if current is not None:
+        try:
+            refuse_unless_mobile(current)
+        except ValidationError as refused:
+            reason = str(refused.detail["phone_number"][0]).replace("this is", "your current number is")
+            raise ValidationError({"detail": f"{reason} A staff member can change it in the admin."}) from None
     token = request.data.get("captcha_token") if isinstance(request.data, dict) else None
     try:
         captcha.verify(token if isinstance(token, str) else None, remote_ip=client_ip(request))
@@ -161,13 +172,19 @@ def check_before_sending(request, phone_number: str) -> None:
         raise ValidationError({"captcha_token": [message]}) from None
     except captcha.CaptchaUnavailable:
         raise CaptchaUnavailable() from None
-    for throttle in (CountryThrottle(country_of(number)), PrefixThrottle(prefix_of(phone_number))):
+    texts = [(number, phone_number), *([(current, current_number)] if current is not None else [])]
+    throttles = [throttle for parsed, e164 in texts
+                 for throttle in (CountryThrottle(country_of(parsed)), PrefixThrottle(prefix_of(e164)))]
+    if current is not None:
+        throttles.append(OtpIPThrottle())  # the request was counted once; its second text counts too
+    for throttle in throttles:
         if not throttle.allow_request(request, None):
-            raise Throttled(wait=throttle.wait(), detail=throttle.detail)
+            raise Throttled(wait=throttle.wait(), detail=getattr(throttle, "detail", None))
     for window in BudgetThrottle.windows:
         budget = BudgetThrottle(window)
-        if not budget.allow_request(request, None):
-            raise BudgetSpent(window, budget.wait())
+        for _ in texts:
+            if not budget.allow_request(request, None):
+                raise BudgetSpent(window, budget.wait())
 
 
 def budget_used(window: str) -> tuple[int, int, int] | None:

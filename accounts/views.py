@@ -281,7 +281,8 @@ class PhoneChangeView(APIView):
         requester = services.client_meta(request).requester
         try:
             response = code_sent(request, phone, lambda: services.request_phone_change(user=request.user, phone_number=phone,
-                                                                              requester=requester))
+                                                                              requester=requester),
+                                 current_number=request.user.phone_number)
         except services.StaffAccount:
             raise StaffAccount() from None
         except services.TooManyPhoneChanges as exc:
@@ -485,9 +486,10 @@ def send_code(request, phone_number: str) -> Response:
     return code_sent(request, phone_number, lambda: services.request_code(phone_number=phone_number, requester=requester))
 
 
-def code_sent(request, phone_number: str, issue) -> Response:
-    """Run issue() (it texts a code and returns the IssuedCode) and answer for it: the limits' 429, the provider's 503."""
-    pumping.check_before_sending(request, phone_number)
+def code_sent(request, phone_number: str, issue, current_number: str | None = None) -> Response:
+    """Run issue() (it texts a code and returns the IssuedCode) and answer for it: the limits' 429, the provider's 503.
+    current_number: a second text goes there (a phone change), under the same checks."""
+    pumping.check_before_sending(request, phone_number, current_number=current_number)
     try:
         issued = issue()
     except otp.TooManyCodes as exc:

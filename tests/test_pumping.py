@@ -1,6 +1,7 @@
 """SMS pumping: only mobile numbers get codes; per-IP, per-country, per-prefix and whole-service limits on texts;
 the optional human check; texts sent vs codes verified per country, in /metrics and on the staff console."""
 
+import itertools
 import json
 import logging
 import re
@@ -43,10 +44,12 @@ def rates(settings):
 
 @pytest.fixture
 def change_phone(api_client, make_user):
-    """POST /api/auth/user/phone as a signed-in user (one account for the whole test)."""
-    token = issue_token(make_user("+16502539999")).token
+    """POST /api/auth/user/phone, each time as a new account (its current number is texted too, and may take only
+    a few codes an hour), numbered +1 650 3nn …: prefixes of their own."""
+    accounts = itertools.count(100)
 
     def change_phone(phone_number, **fields):
+        token = issue_token(make_user(us_number(next(accounts)))).token
         return api_client.post("/api/auth/user/phone", {"phone_number": phone_number, **fields},
                                HTTP_AUTHORIZATION=f"Bearer {token}")
 
@@ -111,23 +114,35 @@ def test_from_one_ip_the_texts_of_every_endpoint_add_up_to_the_documented_hourly
     limit = int(settings.THROTTLE_RATES["otp_ip"].split("/")[0])
     assert settings.THROTTLE_RATES["otp_ip"] == f"{limit}/hour" and limit == 30  # the README's number
     answers = []
-    for n in range(limit + 6):  # alternately through otp/request and a phone change, each to a new number
-        answers.append((request_code if n % 2 else change_phone)(us_number(n)))
+    for n in range(26):  # alternately a phone change (two texts: the new number, the current one) and a sign-in code
+        answers.append((change_phone if n % 2 == 0 else request_code)(us_number(n)))
 
-    assert [answer.status_code for answer in answers] == [200] * limit + [429] * 6
+    assert [answer.status_code for answer in answers] == [200] * 20 + [429] * 6
     assert len(sms_outbox) == limit
-    assert answers[-1]["Retry-After"] == "3600" or 3500 < int(answers[-1]["Retry-After"]) <= 3600
+    assert 3500 < int(answers[-1]["Retry-After"]) <= 3600
     assert request_code(us_number(50), REMOTE_ADDR="198.51.100.7").status_code == 200  # another client
 
 
-def test_a_phone_change_counts_against_the_same_ip_limit_as_otp_request(rates, request_code, change_phone, sms_outbox):
-    rates(otp_ip="2/hour")
+def test_a_phone_change_counts_both_its_texts_against_the_same_ip_limit_as_otp_request(rates, request_code,
+                                                                                        change_phone, sms_outbox):
+    rates(otp_ip="4/hour")
     assert request_code(us_number(1)).status_code == 200
-    assert change_phone(us_number(2)).status_code == 200
+    assert change_phone(us_number(2)).status_code == 200  # texts 2 and 3
+    assert change_phone(us_number(3)).status_code == 429  # its second text would be the 5th
 
-    assert request_code(us_number(3)).status_code == 429
-    assert change_phone(us_number(4)).status_code == 429
-    assert len(sms_outbox) == 2
+    assert request_code(us_number(4)).status_code == 429  # the 5th request: refused before anything
+    assert len(sms_outbox) == 3
+
+
+def test_a_phone_change_from_a_number_that_cannot_take_texts_is_refused(api_client, make_user, sms_outbox):
+    token = issue_token(make_user("+442071838750")).token  # registered with PHONE_VERIFICATION=off
+
+    refused = api_client.post("/api/auth/user/phone", {"phone_number": us_number(1)}, HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    assert (refused.status_code, refused.json()) == (400, {"detail": "Codes can only be sent to mobile numbers; your "
+                                                          "current number is a landline number. A staff member can "
+                                                          "change it in the admin."})
+    assert sms_outbox == []
 
 
 def test_ipv6_clients_are_counted_per_64(rates, request_code, sms_outbox):
@@ -350,7 +365,7 @@ def test_a_solved_captcha_lets_the_code_through_verified_server_side(captcha, as
 
     assert (sent.status_code, sent.json()) == (200, SENT)
     assert moved.status_code == 200
-    assert len(sms_outbox) == 2
+    assert len(sms_outbox) == 3  # the phone change texts the new number and the current one
     assert [request["path"] for request in captcha.requests] == ["/siteverify", "/siteverify"]
     assert parse_qs(captcha.requests[0]["body"]) == {
         "secret": ["captcha-secret-for-tests"], "response": ["solved-token-1"], "remoteip": ["198.51.100.4"]}
