@@ -599,3 +599,15 @@ def test_parallel_requests_spend_the_budget_exactly_and_every_text_is_counted(li
     assert sorted(statuses) == [200] * 8 + [503] * 4
     assert len(sms_outbox) == 8
     assert SmsHourlyCount.objects.get(country="US").sent == 8
+
+
+def test_the_deletion_code_request_takes_the_human_check_too(captcha, api_client, make_user, sms_outbox):
+    token = issue_token(make_user(us_number(1))).token
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+    refused = api_client.post("/api/auth/user/code", {"purpose": "delete_account"}, **bearer)
+    sent = api_client.post("/api/auth/user/code", {"purpose": "delete_account", "captcha_token": "solved"}, **bearer)
+
+    assert (refused.status_code, refused.json()) == (400, {"captcha_token": ["This field is required."]})
+    assert sent.status_code == 200
+    assert [message.to for message in sms_outbox] == [us_number(1)]
