@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from . import metrics, otp, revocations, services, sessions, sms
 from .authentication import TokenAuthentication
+from .caching import NO_STORE, PrivateAPIView
 from .events import log_event, mask_phone
 from .models import Session
 from .permissions import HasPlaneAPIKey, may_read_metrics
@@ -76,11 +77,10 @@ from .throttling import (
 )
 from .tokens import InvalidToken, verify_token
 
-NO_STORE = {"Cache-Control": "no-store"}
 TOKEN_QUERY = OpenApiParameter("token", str, description="The user's JWT, instead of an Authorization: Bearer header")
 
 
-class RegisterView(APIView):
+class RegisterView(PrivateAPIView):
     authentication_classes = []  # a stale Authorization header must not block login
     permission_classes = [AllowAny]
     throttle_classes = [RegisterIPThrottle, RegisterPhoneThrottle]
@@ -147,7 +147,7 @@ class ValidateTokenView(APIView):
                         headers={"Cache-Control": f"private, max-age={max_age}"})
 
 
-class RevocationFeedView(APIView):
+class RevocationFeedView(PrivateAPIView):
     """Revocations in commit order, for relying parties that cache validations; X-API-Key, like validate-token."""
 
     authentication_classes = []
@@ -178,7 +178,7 @@ class Gone(APIException):
     default_code = "cursor_expired"
 
 
-class UserView(APIView):
+class UserView(PrivateAPIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
@@ -224,7 +224,7 @@ class UserView(APIView):
         return Response({"success": True, "message": "Account deleted"})
 
 
-class PhoneChangeView(APIView):
+class PhoneChangeView(PrivateAPIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle, AccountIPThrottle, OtpPhoneThrottle]
@@ -245,7 +245,7 @@ class PhoneChangeView(APIView):
         return response
 
 
-class PhoneVerifyView(APIView):
+class PhoneVerifyView(PrivateAPIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle, AccountIPThrottle]
@@ -275,7 +275,7 @@ class PhoneTaken(APIException):
     default_code = "phone_taken"
 
 
-class LogoutView(APIView):
+class LogoutView(PrivateAPIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
@@ -308,7 +308,7 @@ class InvalidRefreshToken(APIException):
     default_code = "invalid_refresh_token"
 
 
-class TokenRefreshView(APIView):
+class TokenRefreshView(PrivateAPIView):
     authentication_classes = []  # the refresh token is the credential
     permission_classes = [AllowAny]
     throttle_classes = [RefreshIPThrottle, RefreshSessionThrottle]
@@ -336,7 +336,7 @@ class TokenRefreshView(APIView):
         return Response(RefreshResponseSerializer.body(tokens, "Token refreshed"))
 
 
-class SessionListView(APIView):
+class SessionListView(PrivateAPIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
@@ -350,7 +350,7 @@ class SessionListView(APIView):
         return Response({"sessions": SessionSerializer(rows, many=True).data})
 
 
-class SessionDetailView(APIView):
+class SessionDetailView(PrivateAPIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
@@ -374,7 +374,7 @@ class SmsUnavailable(APIException):
     default_code = "sms_unavailable"
 
 
-class OtpRequestView(APIView):
+class OtpRequestView(PrivateAPIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = [OtpIPThrottle, OtpPhoneThrottle]
