@@ -77,7 +77,8 @@ from .throttling import (
 )
 from .tokens import InvalidToken, verify_token
 
-TOKEN_QUERY = OpenApiParameter("token", str, description="The user's JWT, instead of an Authorization: Bearer header")
+TOKEN_QUERY = OpenApiParameter("token", str, description="The user's JWT, instead of an Authorization: Bearer header "
+                               "(as the earlier service accepted it; the header keeps it out of logs and history)")
 
 
 class RegisterView(PrivateAPIView):
@@ -180,6 +181,7 @@ class Gone(APIException):
 
 class UserView(PrivateAPIView):
     authentication_classes = [TokenAuthentication]
+    query_token_methods = ("GET",)  # the earlier service's clients; PATCH and DELETE take the header only
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
 
@@ -277,6 +279,7 @@ class PhoneTaken(APIException):
 
 class LogoutView(PrivateAPIView):
     authentication_classes = [TokenAuthentication]
+    query_token_methods = ("DELETE",)  # the earlier service's clients log out so
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
 
@@ -341,8 +344,7 @@ class SessionListView(PrivateAPIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
 
-    @extend_schema(parameters=[TOKEN_QUERY],
-                   responses={200: OpenApiResponse(SessionListSerializer, description="The live sessions"), **error_responses(401)},
+    @extend_schema(responses={200: OpenApiResponse(SessionListSerializer, description="The live sessions"), **error_responses(401)},
                    examples=SESSIONS_EXAMPLES, tags=["Users"], summary="The user's live sessions, newest first")
     def get(self, request):
         current = request.auth.session_id
@@ -355,8 +357,7 @@ class SessionDetailView(PrivateAPIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
 
-    @extend_schema(parameters=[TOKEN_QUERY],
-                   responses={200: OpenApiResponse(MessageSerializer, description="The session is revoked"),
+    @extend_schema(responses={200: OpenApiResponse(MessageSerializer, description="The session is revoked"),
                               **error_responses(401, 404)},
                    examples=SESSION_REVOKED_EXAMPLES, tags=["Users"],
                    summary="Sign one of the user's devices out: its access and refresh tokens stop working")
