@@ -37,7 +37,7 @@ class TokenAuthentication(BaseAuthentication):
     @staticmethod
     def token_from(request):
         from_query = token_in_query(request.META.get("QUERY_STRING", ""))
-        if from_query is not None and refuses_query_token(request.parser_context.get("view"), request.method):
+        if from_query is not None and refuses_query_token((request.parser_context or {}).get("view"), request.method):
             raise TokenInQuery()
         header = get_authorization_header(request).split()
         if header:
