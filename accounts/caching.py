@@ -1,4 +1,4 @@
-"""What a browser, proxy or CDN may keep of Kriya's API answers: nothing that carries a token, a code or personal data."""
+"""What a browser, proxy or CDN may keep of Kriya's API answers: nothing carrying a token, a code or personal data."""
 
 from rest_framework.views import APIView
 

@@ -51,7 +51,8 @@ CALLS = [
                                                         **bearer(s["token"])), 400),
     ("sessions", lambda c, s, k: c.get("/api/auth/sessions", **bearer(s["token"])), 200),
     ("session delete", lambda c, s, k: c.delete(f"/api/auth/sessions/{s['other_session']}", **bearer(s["token"])), 200),
-    ("session delete, unknown", lambda c, s, k: c.delete(f"/api/auth/sessions/{uuid.uuid4()}", **bearer(s["token"])), 404),
+    ("session delete, unknown", lambda c, s, k: c.delete(f"/api/auth/sessions/{uuid.uuid4()}", **bearer(s["token"])),
+     404),
     ("otp request", lambda c, s, k: c.post("/api/auth/otp/request", {"phone_number": PHONE}), 200),
     ("otp request, invalid", lambda c, s, k: c.post("/api/auth/otp/request", {"phone_number": "nope"}), 400),
     ("revocations", lambda c, s, k: c.get("/api/auth/revocations", HTTP_X_API_KEY=k), 200),
@@ -63,7 +64,8 @@ CALLS = [
 
 @pytest.mark.parametrize(("call", "status"), [(call, status) for _, call, status in CALLS],
                          ids=[name for name, _, _ in CALLS])
-def test_answers_that_carry_tokens_codes_or_personal_data_are_never_stored(api_client, signed_in, api_key, call, status):
+def test_answers_that_carry_tokens_codes_or_personal_data_are_never_stored(api_client, signed_in, api_key, call,
+                                                                           status):
     response = call(api_client, signed_in, api_key)
 
     assert response.status_code == status, response.content
@@ -98,7 +100,8 @@ def test_validate_tokens_invalid_answer_is_not_stored(validate):
 
 def test_every_api_route_but_validate_token_is_a_private_view():
     """A view added later without the base class fails here, before it answers anyone."""
-    views = {pattern.name: pattern.callback.view_class for pattern in urls.urlpatterns if isinstance(pattern, URLPattern)}
+    views = {pattern.name: pattern.callback.view_class
+             for pattern in urls.urlpatterns if isinstance(pattern, URLPattern)}
 
     public = {name for name, view in views.items() if not issubclass(view, PrivateAPIView)}
 

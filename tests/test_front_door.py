@@ -106,7 +106,8 @@ def test_no_token_sent_in_a_url_reaches_nginxs_access_logs(front_door, front_doo
     token = json.loads(chaos.register(front_door, phone="+16502530077")[2])["token"]
 
     assert call(front_door, "GET", f"/api/auth/user?token={token}")[0] == 200
-    assert call(front_door, "GET", f"/api/auth/user/?x=1&token={token}", headers={"Referer": f"https://app/?token={token}"})[0] == 200
+    referer = {"Referer": f"https://app/?token={token}"}
+    assert call(front_door, "GET", f"/api/auth/user/?x=1&token={token}", headers=referer)[0] == 200
     assert call(front_door, "PATCH", f"/api/auth/user?token={token}", b'{"first_name": "Eve"}')[0] == 400  # refused
     assert call(front_door, "DELETE", f"/api/auth/logout?token={token}")[0] == 200
     with socket.create_connection(("127.0.0.1", int(front_door.rsplit(":", 1)[1])), timeout=10) as sock:
@@ -127,7 +128,7 @@ def test_no_token_sent_in_a_url_reaches_nginxs_access_logs(front_door, front_doo
 
 
 def test_without_its_own_access_log_the_token_lands_in_debians(sqlite_env, tmp_path, monkeypatch):
-    """The check above can fail: deploy/nginx.conf without its access_log lines leaves Debian's combined log in charge."""
+    """The check above can fail: without its access_log lines, deploy/nginx.conf leaves Debian's log in charge."""
     nginx = require_program("nginx")
     shipped = chaos.NGINX_CONF.read_text()
     directive = f"access_log {chaos.KRIYA_ACCESS_LOG} kriya_no_query;"
