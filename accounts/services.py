@@ -152,8 +152,14 @@ class TooManyPhoneChanges(Exception):
 
 def refuse_staff(user: User) -> None:
     """The API must not move or delete a staff account, nor erase the admin's history (LogEntry rows go with
-    their user): the admin does it, on the record."""
-    if user.is_staff or user.is_superuser or LogEntry.objects.filter(user_id=user.pk).exists():
+    their user): the admin does it, on the record. AccountGone if the account was deleted meanwhile.
+
+    The flags are read here: a token's user is loaded without them, and loading a deferred field of a row deleted
+    since the request was authenticated raises DoesNotExist (a 500)."""
+    flags = User.objects.filter(pk=user.pk).values_list("is_staff", "is_superuser").first()
+    if flags is None:
+        raise AccountGone()
+    if any(flags) or LogEntry.objects.filter(user_id=user.pk).exists():
         raise StaffAccount()
 
 

@@ -288,6 +288,8 @@ class PhoneChangeView(PrivateAPIView):
             raise StaffAccount() from None
         except services.TooManyPhoneChanges as exc:
             raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
+        except services.AccountGone:
+            raise AuthenticationFailed("User not found") from None
         log_event("phone_change_requested", request=request, user=request.user, new_phone=mask_phone(phone))
         return response
 
@@ -355,6 +357,8 @@ class AccountCodeView(PrivateAPIView):
             services.refuse_staff(user)
         except services.StaffAccount:
             raise StaffAccount() from None
+        except services.AccountGone:
+            raise AuthenticationFailed("User not found") from None
         requester = services.client_meta(request).requester
         return code_sent(request, user.phone_number, lambda: services.request_code(phone_number=user.phone_number, purpose=purpose,
                                                                 requester=requester))

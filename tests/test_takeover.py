@@ -2,12 +2,17 @@
 works only for what it was asked for, staff accounts and the admin's history are out of the API's reach, and a
 stranger cannot lock a number out cheaply."""
 
+import contextlib
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.checks import run_checks
+from django.db import connection
 
 from accounts.models import PhoneVerification, RevocationEvent, User
 from tests.test_concurrency import all_at_once, call
@@ -395,3 +400,58 @@ def test_edits_racing_a_delete_answer_and_never_fail(live_server, settings, make
         assert {status for status, _ in answers} <= {200, 401, 404}, answers
         assert answers[0][0] == 200
         assert not RevocationEvent.objects.filter(type="account_deleted").count() > round_ + 1
+
+
+# An account deleted while another of its requests is on its way (found in review)
+
+
+@contextlib.contextmanager
+def paused(key: str, period: int):
+    """Requests that count key (a throttle's, in the database cache) wait on this lock until the block ends: a
+    request stopped between its authentication and its work, for as long as the test needs (under lock_timeout)."""
+    db = connection.settings_dict
+    locker = psycopg.connect(host="127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"])
+    window = int(time.time() // period)
+    locker.execute('INSERT INTO throttle_counts ("key", hits, window_end) VALUES (%s, 0, %s) ON CONFLICT DO NOTHING',
+                   [f"{key}:{window}", (window + 1) * period])
+    locker.execute('SELECT 1 FROM throttle_counts WHERE "key" = %s FOR UPDATE', [f"{key}:{window}"])
+    try:
+        yield locker
+    finally:
+        locker.rollback()
+        locker.close()
+
+
+def wait_for_lock_waiters(locker, count: int) -> None:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        locker.execute("SELECT pg_stat_clear_snapshot()")  # else the transaction sees its first snapshot throughout
+        waiting = locker.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND wait_event_type = 'Lock'").fetchone()[0]
+        if waiting >= count:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{count} request(s) never waited on the lock")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("path, body", [("user/code", {"purpose": "delete_account"}),
+                                        ("user/phone", {"phone_number": "+16502530099"})])
+def test_a_request_authenticated_just_before_its_account_was_deleted_answers_401(live_server, settings, make_user,
+                                                                                 sms_outbox, path, body):
+    settings.THROTTLE_RATES = {**{scope: "none" for scope in settings.THROTTLE_RATES}, "otp_ip": "1000/day"}
+    make_user(PHONE)
+    base = f"{live_server.url}/api/auth"
+    auth = {"Authorization": f"Bearer {call(f'{base}/register', 'POST', {'phone_number': PHONE})[1]['token']}"}
+    call(f"{base}/user/code", "POST", {"purpose": "delete_account"}, auth)
+    code = sms_outbox[-1].body[:6]
+
+    with paused("throttle_otp_ip_127.0.0.1", 86400) as locker, ThreadPoolExecutor(1) as pool:
+        racer = pool.submit(call, f"{base}/{path}", "POST", body, auth)  # authenticated, then waits on the lock
+        wait_for_lock_waiters(locker, 1)
+        deleted = call(f"{base}/user", "DELETE", {"code": code}, auth)
+        locker.rollback()
+        answer = racer.result()
+
+    assert deleted[0] == 200
+    assert answer == (401, {"detail": "User not found"})
