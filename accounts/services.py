@@ -15,7 +15,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from . import otp, sms
 from .events import client_ip, mask_phone
-from .models import PhoneVerification, RevocationEvent, User
+from .models import PhoneVerification, RevocationEvent, Session, User
 from .sessions import SessionTokens, sign_in, start_session
 
 logger = logging.getLogger(__name__)
@@ -63,8 +63,11 @@ def register_or_login(
     With SIGNUP=closed an unknown number gets no account: SignupClosed, or with a code the wrong code's answer.
     """
     if code is None:  # the common sign-in, a known phone: one statement on PostgreSQL; else a new phone
-        user, tokens = sign_in(phone_number=phone_number, ip_address=meta.ip_address, user_agent=meta.user_agent,
-                               device_name=device_name)
+        try:
+            user, tokens = sign_in(phone_number=phone_number, ip_address=meta.ip_address, user_agent=meta.user_agent,
+                                   device_name=device_name)
+        except IntegrityError:  # the account was deleted as the session was written: the phone is unknown now
+            user, tokens = None, None
         if tokens is not None:
             return LoginResult(tokens=tokens, created=False)
         if user is not None:
@@ -163,6 +166,12 @@ def refuse_staff(user: User) -> None:
         raise StaffAccount()
 
 
+def lock_account(user: User) -> bool:
+    """Lock the account's sessions, then its row (Session.objects.lock says why); False if it is gone."""
+    Session.objects.filter(user_id=user.pk).lock()
+    return User.objects.select_for_update().filter(pk=user.pk).exists()
+
+
 def check_phone_change_quota(user: User, now=None) -> None:
     """At most PHONE_CHANGES_PER_DAY moves in 24 hours, counted from the revocation events a move writes."""
     now = now or timezone.now()
@@ -205,7 +214,7 @@ def change_phone(*, user: User, phone_number: str, code: str, current_code: str,
         raise InvalidCurrentCode(exc.tries_left) from None
     otp.check_code(phone_number=phone_number, code=code, purpose=otp.PHONE_CHANGE_NEW, requester=requester)
     with transaction.atomic():
-        if not User.objects.select_for_update().filter(pk=user.pk).exists():  # two moves at once queue here
+        if not lock_account(user):  # two moves at once queue here
             raise AccountGone()
         check_phone_change_quota(user)
         otp.consume_code(phone_number=previous, code=current_code, purpose=otp.PHONE_CHANGE_OLD)
@@ -248,7 +257,7 @@ def delete_account(*, user: User, code: str | None = None, requester: str | None
     if code is not None:
         otp.check_code(phone_number=user.phone_number, code=code, purpose=otp.DELETE_ACCOUNT, requester=requester)
     with transaction.atomic():
-        if not User.objects.select_for_update().filter(pk=user.pk).exists():  # a double click: the first one won
+        if not lock_account(user):  # a double click: the first one won
             raise AccountGone()
         if code is not None:
             otp.consume_code(phone_number=user.phone_number, code=code, purpose=otp.DELETE_ACCOUNT)
