@@ -120,18 +120,22 @@ def request_code(*, phone_number: str, purpose: str = otp.SIGN_IN, requester: st
     issued = otp.create_code(phone_number=phone_number, purpose=purpose, requester=requester, code=fixed)
     if fixed is not None:
         return replace(issued, test_number=True, sent=False)
-    if purpose == otp.SIGN_IN and signup_closed() and not User.objects.filter(phone_number=phone_number).exists():
+    # With sign-up closed, whether a number has an account stays unsaid, even when its text fails (the provider down,
+    # the number refused by it): the failure is answered, and its cooldown kept, as for a number that has none.
+    quiet = purpose == otp.SIGN_IN and signup_closed()
+    if quiet and not User.objects.filter(phone_number=phone_number).exists():
         return replace(issued, sent=False)
     try:
         sms.send_sms(to=phone_number, body=otp.text_for(issued, language))
-    except sms.SmsError as exc:
-        otp.cancel_code(issued)
-        logger.error("Verification code not sent: %s", exc)
-        raise
-    except Exception as exc:  # a custom backend's failure: the code must not stay live; its text may quote credentials
-        otp.cancel_code(issued)
-        logger.error("Verification code not sent: %s", type(exc).__name__)
-        raise sms.SmsError(type(exc).__name__) from exc
+    except Exception as exc:  # the code must not stay live; a custom backend's text may quote credentials
+        otp.cancel_code(issued, give_back=not quiet)
+        error = exc if isinstance(exc, sms.SmsError) else sms.SmsError(type(exc).__name__)
+        logger.error("Verification code not sent: %s", error)
+        if quiet:
+            return replace(issued, sent=False, failed=True)
+        if error is exc:
+            raise
+        raise error from exc
     return issued
 
 

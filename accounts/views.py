@@ -503,6 +503,9 @@ def code_sent(request, phone_number: str, issue) -> Response:
         raise SmsUnavailable() from None
     if issued.test_number:
         log_event("otp_test_number_used", request=request, phone=issued.phone_number, purpose=issued.purpose)
+    elif issued.failed:  # sign-up closed: answered as sent, as for a number without an account
+        metrics.count_otp_send(sent=False)
+        log_event("otp_failed", request=request, phone=phone_number, reason="not sent")
     elif issued.sent:
         metrics.count_otp_send(sent=True)
         log_event("otp_sent", request=request, phone=issued.phone_number, purpose=issued.purpose)

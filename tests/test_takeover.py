@@ -390,6 +390,25 @@ def test_with_signup_closed_an_unknown_number_is_answered_as_a_known_one_and_tex
     assert not User.objects.filter(phone_number=PHONE).exists()
 
 
+def test_with_signup_closed_a_failing_provider_does_not_tell_a_known_number_from_an_unknown_one(
+        api_client, settings, make_user, broken_sender, events):
+    # The provider is down, or refuses one number (opted out, unreachable), or the operator's budget is spent.
+    settings.SIGNUP = "closed"
+    settings.PHONE_VERIFICATION = "sms"
+    make_user("+16502530002")
+
+    def answers(phone):
+        return [(a.status_code, a.json()["detail"][:30] if "detail" in a.json() else a.json())
+                for a in (api_client.post("/api/auth/otp/request", {"phone_number": phone}) for _ in range(2))]
+
+    unknown, known = answers(PHONE), answers("+16502530002")
+
+    assert unknown == known
+    assert [m.to for m in broken_sender] == ["+16502530002"]  # tried once: the cooldown holds, as for the unknown
+    failed = [e for e in events() if e["event"] == "otp_failed"]
+    assert [(e["phone"], e["reason"]) for e in failed] == [("+1650***0002", "not sent")]  # the operator still sees it
+
+
 def test_with_signup_closed_and_verification_off_an_unknown_number_is_refused(api_client, settings, make_user):
     settings.SIGNUP = "closed"
     make_user("+16502530002")
