@@ -1,5 +1,7 @@
 """Account self-service: edit the profile, move to a new phone number, delete the account."""
 
+import json
+
 import pytest
 
 from accounts.models import AuditToken, PhoneVerification, RevocationEvent, Session, User
@@ -225,6 +227,21 @@ def test_a_stolen_access_token_alone_cannot_delete(api_client, signed_in, user, 
     assert response.status_code == 200
     assert not User.objects.filter(pk=user.pk).exists()
     assert not PhoneVerification.objects.filter(phone_number=user.phone_number).exists()
+
+
+@pytest.mark.parametrize("purpose, error", [
+    ("\ud800", "Surrogate characters are not allowed: U+D800."),  # its echo in the error could not be encoded: 500
+    (["delete_account"], "Must be a string."),
+    (None, "This field may not be null."),
+])
+def test_an_odd_purpose_is_a_400_naming_it(api_client, signed_in, sms_outbox, purpose, error):
+    body = json.dumps({"purpose": purpose})  # ASCII: the surrogate travels as the escape \ud800
+
+    response = api_client.generic("POST", "/api/auth/user/code", body, content_type="application/json",
+                                  **bearer(signed_in))
+
+    assert (response.status_code, response.json()) == (400, {"purpose": [error]})
+    assert sms_outbox == []
 
 
 def test_account_changes_are_limited_per_ip(api_client, signed_in, settings):
