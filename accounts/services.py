@@ -201,9 +201,10 @@ def request_phone_change(*, user: User, phone_number: str, requester: str | None
     """Text a code to the new number and one to the current number: moving an identity needs proof of both."""
     refuse_staff(user)
     check_phone_change_quota(user)
-    issued = request_code(phone_number=phone_number, purpose=otp.PHONE_CHANGE_NEW, requester=requester)
+    # The current number first: a request its cooldown or caps refuse texts nobody else (the other order sent a
+    # code to any new number on every refused request).
     request_code(phone_number=user.phone_number, purpose=otp.PHONE_CHANGE_OLD, requester=requester)
-    return issued
+    return request_code(phone_number=phone_number, purpose=otp.PHONE_CHANGE_NEW, requester=requester)
 
 
 def change_phone(*, user: User, phone_number: str, code: str, current_code: str, requester: str | None = None) -> str:
