@@ -242,7 +242,10 @@ class InvalidCurrentCode(otp.InvalidCode):
 
 
 def tell_previous_number(previous: str, new: str) -> None:
-    """The number the account left hears of it, with the way to support: a thief's move does not go unseen."""
+    """The number the account left hears of it, with the way to support: a thief's move does not go unseen.
+    A test number (OTP_TEST_NUMBERS) is texted nothing, this included."""
+    if previous in settings.OTP_TEST_NUMBERS:
+        return
     contact = settings.SUPPORT_CONTACT
     with translation.override(settings.LANGUAGE_CODE):
         body = (_("Your Kriya account was moved from this number to %(new)s. If you did not do this, contact support: "

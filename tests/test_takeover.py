@@ -355,6 +355,21 @@ def test_a_test_number_obeys_every_other_limit(api_client, test_number, sms_outb
     assert again.json() == INVALID  # used once, like any code: ask again for the next sign-in
 
 
+def test_an_account_moving_off_a_test_number_texts_the_test_number_nothing(api_client, test_number, make_user, sms_outbox,
+                                                                          texted_code):
+    make_user(test_number, first_name="Reviewer")
+    api_client.post("/api/auth/otp/request", {"phone_number": test_number})
+    token = api_client.post("/api/auth/register", {"phone_number": test_number, "code": "123456"}).json()["token"]
+    PhoneVerification.objects.filter(phone_number=test_number).update(sent_at=None)  # past the resend cooldown
+
+    api_client.post("/api/auth/user/phone", {"phone_number": "+16502530099"}, **bearer(token))
+    moved = api_client.post("/api/auth/user/phone/verify", {"phone_number": "+16502530099", "current_code": "123456",
+                                                            "code": texted_code("+16502530099")}, **bearer(token))
+
+    assert moved.status_code == 200
+    assert [m.to for m in sms_outbox] == ["+16502530099"]  # a test number is texted nothing, the notice included
+
+
 def test_check_deploy_refuses_test_numbers_unless_meant_for_production(settings):
     settings.DEBUG = False
     settings.OTP_TEST_NUMBERS = {"+12025550142": "123456"}
