@@ -555,6 +555,7 @@ def held(sql, params=()):
 @pytest.mark.parametrize("racer, pause", [
     # The deletion waits at its last step, the account's row and its sessions locked:
     ("sign_in", "revocations"), ("logout", "revocations"), ("refresh", "revocations"),
+    ("refresh_retried", "revocations"),  # a refresh token just rotated, sent again (a retry): its session goes
     # The deletion waits on the account's newest session, which another transaction holds, and the racer refreshes
     # an older one: a refresh locks its session, then waits on the account's row (its foreign key). A deletion
     # that locked the account's row before its sessions deadlocked with it.
@@ -573,7 +574,10 @@ def test_a_request_that_meets_the_accounts_deletion_in_the_database_answers_and_
         "sign_in": lambda: call(f"{base}/register", "POST", {"phone_number": PHONE}),
         "logout": lambda: call(f"{base}/logout", "DELETE", None, {"Authorization": f"Bearer {other['token']}"}),
         "refresh": lambda: call(f"{base}/token/refresh", "POST", {"refresh_token": other["refresh_token"]}),
+        "refresh_retried": lambda: call(f"{base}/token/refresh", "POST", {"refresh_token": other["refresh_token"]}),
     }[racer]
+    if racer == "refresh_retried":
+        assert call(f"{base}/token/refresh", "POST", {"refresh_token": other["refresh_token"]})[0] == 200
     lock = {"revocations": ("LOCK TABLE revocation_events IN EXCLUSIVE MODE", []),
             "newest_session": ("SELECT 1 FROM sessions WHERE id = %s FOR UPDATE", [newest["session_id"]])}[pause]
 
