@@ -280,8 +280,8 @@ LOCKOUT = ("a design choice for the lead (found in review): the per-number daily
 
 
 @pytest.mark.xfail(strict=True, reason=LOCKOUT)
-def test_one_strangers_wrong_guesses_do_not_keep_the_owner_from_signing_in(api_client, user, settings, clock, sms_outbox,
-                                                                          texted_code):
+def test_one_strangers_wrong_guesses_do_not_keep_the_owner_from_signing_in(api_client, user, settings, clock,
+                                                                          sms_outbox, texted_code):
     settings.PHONE_VERIFICATION = "sms"
     stranger, owner = {"REMOTE_ADDR": "203.0.113.9"}, {"REMOTE_ADDR": "198.51.100.7"}
     failures = 0
@@ -355,8 +355,8 @@ def test_a_test_number_obeys_every_other_limit(api_client, test_number, sms_outb
     assert again.json() == INVALID  # used once, like any code: ask again for the next sign-in
 
 
-def test_an_account_moving_off_a_test_number_texts_the_test_number_nothing(api_client, test_number, make_user, sms_outbox,
-                                                                          texted_code):
+def test_an_account_moving_off_a_test_number_texts_the_test_number_nothing(api_client, test_number, make_user,
+                                                                          sms_outbox, texted_code):
     make_user(test_number, first_name="Reviewer")
     api_client.post("/api/auth/otp/request", {"phone_number": test_number})
     token = api_client.post("/api/auth/register", {"phone_number": test_number, "code": "123456"}).json()["token"]
