@@ -49,10 +49,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.phone_number
 
     def revoke_tokens(self, reason: str = "logout") -> None:
-        """Invalidate every token and end every session; an F() update loses no concurrent increment."""
+        """Invalidate every token and end every session; an F() update loses no concurrent increment.
+        An account deleted meanwhile has nothing left to revoke: its sessions went with it."""
         now = timezone.now()
         with transaction.atomic():
-            User.objects.filter(pk=self.pk).update(token_version=F("token_version") + 1, updated_at=now)
+            self.sessions.live(now).lock()  # before the user's row: the order a refresh takes them in
+            if not User.objects.filter(pk=self.pk).update(token_version=F("token_version") + 1, updated_at=now):
+                return
             self.refresh_from_db(fields=["token_version", "updated_at"])
             # The new token_version ends every session's tokens: one event for the user says it all.
             self.sessions.revoke(reason=reason, now=now, announce=False)
@@ -64,6 +67,12 @@ class SessionQuerySet(models.QuerySet):
         """Not revoked and not past either expiry: its refresh token still works."""
         now = now or timezone.now()
         return self.filter(revoked_at__isnull=True, expires_at__gt=now, idle_expires_at__gt=now)
+
+    def lock(self) -> None:
+        """Lock these sessions (newest first, as every caller does). A refresh locks its session, then waits on
+        the user's row (the foreign key): whoever locks a user's row and then its sessions deadlocks with it, so
+        an account's sessions are locked before its row."""
+        list(self.select_for_update(of=("self",)).order_by("-created_at", "pk").values_list("pk", flat=True))
 
     def revoke(self, *, reason: str, now=None, announce: bool = True) -> int:
         """End the live sessions among these: their access and refresh tokens stop working at once.

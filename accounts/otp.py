@@ -77,6 +77,7 @@ class IssuedCode:
     purpose: str = SIGN_IN
     test_number: bool = False  # OTP_TEST_NUMBERS: the fixed code, no text
     sent: bool = True  # False: nothing was texted (a test number, or an unknown number while sign-up is closed)
+    failed: bool = False  # the text could not be sent, and this is answered as sent (sign-up closed)
 
 
 def generate_code() -> str:
@@ -163,13 +164,17 @@ def create_code(*, phone_number: str, purpose: str = SIGN_IN, requester: str | N
     return IssuedCode(phone_number, code, now, expires_in=settings.OTP_TTL_SECONDS, resend_after=resend, purpose=purpose)
 
 
-def cancel_code(issued: IssuedCode) -> None:
-    """Kill a code that could not be sent, and give back its place in the cooldown and the hourly caps."""
+def cancel_code(issued: IssuedCode, give_back: bool = True) -> None:
+    """Kill a code that could not be sent, and give back its place in the cooldown and the hourly caps (unless
+    give_back is False: the request is to look like one that was texted)."""
     with transaction.atomic():
         row = PhoneVerification.objects.select_for_update().get(phone_number=issued.phone_number)
         if not constant_time_compare(row.code_hash, hash_code(issued.phone_number, issued.code, issued.purpose)):
             return  # already replaced or used
         row.code_hash = ""
+        if not give_back:
+            row.save(update_fields=["code_hash"])
+            return
         row.sent_at = row.expires_at = None
         sent = issued.sent_at.timestamp()
         row.recent_sends = [entry for entry in row.recent_sends

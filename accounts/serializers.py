@@ -4,6 +4,7 @@ import re
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from .models import User
 from .otp import region_allowed
@@ -34,6 +35,16 @@ class StrictCharField(StringOnly, serializers.CharField):
 
 class StrictEmailField(StringOnly, serializers.EmailField):
     pass
+
+
+class StrictChoiceField(StringOnly, serializers.ChoiceField):
+    """One of the choices, a string: DRF's ChoiceField quotes what it refuses, and a lone surrogate (JSON's
+    "\\ud800") quoted in the answer cannot be encoded (a 500)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            ProhibitSurrogateCharactersValidator()(data)
+        return super().to_internal_value(data)
 
 
 @extend_schema_field({"type": "string", "maxLength": 32, "pattern": r"^\+[0-9 ().\-]+$", "example": "+16502530001"})
@@ -186,7 +197,7 @@ class PhoneVerifySerializer(OtpRequestSerializer):
 
 
 class AccountCodeSerializer(InputSerializer):
-    purpose = serializers.ChoiceField(choices=["delete_account"], help_text="What the code will be for: "
+    purpose = StrictChoiceField(choices=["delete_account"], help_text="What the code will be for: "
                                       "delete_account (DELETE /api/auth/user)")
     captcha_token = captcha_token_field()
 

@@ -15,7 +15,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from . import otp, sms, smscounts
 from .events import client_ip, mask_phone
-from .models import PhoneVerification, RevocationEvent, User
+from .models import PhoneVerification, RevocationEvent, Session, User
 from .sessions import SessionTokens, sign_in, start_session
 
 logger = logging.getLogger(__name__)
@@ -63,8 +63,11 @@ def register_or_login(
     With SIGNUP=closed an unknown number gets no account: SignupClosed, or with a code the wrong code's answer.
     """
     if code is None:  # the common sign-in, a known phone: one statement on PostgreSQL; else a new phone
-        user, tokens = sign_in(phone_number=phone_number, ip_address=meta.ip_address, user_agent=meta.user_agent,
-                               device_name=device_name)
+        try:
+            user, tokens = sign_in(phone_number=phone_number, ip_address=meta.ip_address, user_agent=meta.user_agent,
+                                   device_name=device_name)
+        except IntegrityError:  # the account was deleted as the session was written: the phone is unknown now
+            user, tokens = None, None
         if tokens is not None:
             return LoginResult(tokens=tokens, created=False)
         if user is not None:
@@ -117,18 +120,22 @@ def request_code(*, phone_number: str, purpose: str = otp.SIGN_IN, requester: st
     issued = otp.create_code(phone_number=phone_number, purpose=purpose, requester=requester, code=fixed)
     if fixed is not None:
         return replace(issued, test_number=True, sent=False)
-    if purpose == otp.SIGN_IN and signup_closed() and not User.objects.filter(phone_number=phone_number).exists():
+    # With sign-up closed, whether a number has an account stays unsaid, even when its text fails (the provider down,
+    # the number refused by it): the failure is answered, and its cooldown kept, as for a number that has none.
+    quiet = purpose == otp.SIGN_IN and signup_closed()
+    if quiet and not User.objects.filter(phone_number=phone_number).exists():
         return replace(issued, sent=False)
     try:
         sms.send_sms(to=phone_number, body=otp.text_for(issued, language))
-    except sms.SmsError as exc:
-        otp.cancel_code(issued)
-        logger.error("Verification code not sent: %s", exc)
-        raise
-    except Exception as exc:  # a custom backend's failure: the code must not stay live; its text may quote credentials
-        otp.cancel_code(issued)
-        logger.error("Verification code not sent: %s", type(exc).__name__)
-        raise sms.SmsError(type(exc).__name__) from exc
+    except Exception as exc:  # the code must not stay live; a custom backend's text may quote credentials
+        otp.cancel_code(issued, give_back=not quiet)
+        error = exc if isinstance(exc, sms.SmsError) else sms.SmsError(type(exc).__name__)
+        logger.error("Verification code not sent: %s", error)
+        if quiet:
+            return replace(issued, sent=False, failed=True)
+        if error is exc:
+            raise
+        raise error from exc
     smscounts.record_sent(phone_number)  # texts per country: the conversion signal and the staff console's charts
     return issued
 
@@ -153,9 +160,21 @@ class TooManyPhoneChanges(Exception):
 
 def refuse_staff(user: User) -> None:
     """The API must not move or delete a staff account, nor erase the admin's history (LogEntry rows go with
-    their user): the admin does it, on the record."""
-    if user.is_staff or user.is_superuser or LogEntry.objects.filter(user_id=user.pk).exists():
+    their user): the admin does it, on the record. AccountGone if the account was deleted meanwhile.
+
+    The flags are read here: a token's user is loaded without them, and loading a deferred field of a row deleted
+    since the request was authenticated raises DoesNotExist (a 500)."""
+    flags = User.objects.filter(pk=user.pk).values_list("is_staff", "is_superuser").first()
+    if flags is None:
+        raise AccountGone()
+    if any(flags) or LogEntry.objects.filter(user_id=user.pk).exists():
         raise StaffAccount()
+
+
+def lock_account(user: User) -> bool:
+    """Lock the account's sessions, then its row (Session.objects.lock says why); False if it is gone."""
+    Session.objects.filter(user_id=user.pk).lock()
+    return User.objects.select_for_update().filter(pk=user.pk).exists()
 
 
 def check_phone_change_quota(user: User, now=None) -> None:
@@ -183,9 +202,10 @@ def request_phone_change(*, user: User, phone_number: str, requester: str | None
     """Text a code to the new number and one to the current number: moving an identity needs proof of both."""
     refuse_staff(user)
     check_phone_change_quota(user)
-    issued = request_code(phone_number=phone_number, purpose=otp.PHONE_CHANGE_NEW, requester=requester)
+    # The current number first: a request its cooldown or caps refuse texts nobody else (the other order sent a
+    # code to any new number on every refused request).
     request_code(phone_number=user.phone_number, purpose=otp.PHONE_CHANGE_OLD, requester=requester)
-    return issued
+    return request_code(phone_number=phone_number, purpose=otp.PHONE_CHANGE_NEW, requester=requester)
 
 
 def change_phone(*, user: User, phone_number: str, code: str, current_code: str, requester: str | None = None) -> str:
@@ -200,7 +220,7 @@ def change_phone(*, user: User, phone_number: str, code: str, current_code: str,
         raise InvalidCurrentCode(exc.tries_left) from None
     otp.check_code(phone_number=phone_number, code=code, purpose=otp.PHONE_CHANGE_NEW, requester=requester)
     with transaction.atomic():
-        if not User.objects.select_for_update().filter(pk=user.pk).exists():  # two moves at once queue here
+        if not lock_account(user):  # two moves at once queue here
             raise AccountGone()
         check_phone_change_quota(user)
         otp.consume_code(phone_number=previous, code=current_code, purpose=otp.PHONE_CHANGE_OLD)
@@ -223,7 +243,10 @@ class InvalidCurrentCode(otp.InvalidCode):
 
 
 def tell_previous_number(previous: str, new: str) -> None:
-    """The number the account left hears of it, with the way to support: a thief's move does not go unseen."""
+    """The number the account left hears of it, with the way to support: a thief's move does not go unseen.
+    A test number (OTP_TEST_NUMBERS) is texted nothing, this included."""
+    if previous in settings.OTP_TEST_NUMBERS:
+        return
     contact = settings.SUPPORT_CONTACT
     with translation.override(settings.LANGUAGE_CODE):
         body = (_("Your Kriya account was moved from this number to %(new)s. If you did not do this, contact support: "
@@ -243,7 +266,7 @@ def delete_account(*, user: User, code: str | None = None, requester: str | None
     if code is not None:
         otp.check_code(phone_number=user.phone_number, code=code, purpose=otp.DELETE_ACCOUNT, requester=requester)
     with transaction.atomic():
-        if not User.objects.select_for_update().filter(pk=user.pk).exists():  # a double click: the first one won
+        if not lock_account(user):  # a double click: the first one won
             raise AccountGone()
         if code is not None:
             otp.consume_code(phone_number=user.phone_number, code=code, purpose=otp.DELETE_ACCOUNT)

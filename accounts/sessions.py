@@ -240,6 +240,8 @@ def _retried(token_hash: str, refresh_token: str, now: datetime) -> tuple[Sessio
     if rotated is None:
         raise InvalidRefreshToken("Invalid refresh token")
     session = _locked_session(pk=rotated.session_id)
+    if session is None:  # deleted with its account since the rotated token was read
+        raise InvalidRefreshToken("Invalid refresh token")
     _check_live(session, now)
     if now - rotated.rotated_at > timedelta(seconds=settings.REFRESH_REUSE_SECONDS):
         Session.objects.filter(pk=session.pk).revoke(reason="refresh_token_reused", now=now)

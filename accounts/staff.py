@@ -18,6 +18,7 @@ def _record(request, users: list[User], event: str, message: str, **fields) -> N
 
 def _set_active_and_revoke(users: list[User], active: bool, reason: str) -> None:
     # No old token survives either change; revoke_tokens() also ends their sessions and tells the feed.
+    Session.objects.filter(user_id__in=[user.pk for user in users]).lock()  # before the users' rows: lock() says why
     User.objects.filter(pk__in=[user.pk for user in users]).update(is_active=active, updated_at=timezone.now())
     for user in users:
         user.revoke_tokens(reason=reason)

@@ -289,6 +289,8 @@ class PhoneChangeView(PrivateAPIView):
             raise StaffAccount() from None
         except services.TooManyPhoneChanges as exc:
             raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
+        except services.AccountGone:
+            raise AuthenticationFailed("User not found") from None
         log_event("phone_change_requested", request=request, user=request.user, new_phone=mask_phone(phone))
         return response
 
@@ -356,6 +358,8 @@ class AccountCodeView(PrivateAPIView):
             services.refuse_staff(user)
         except services.StaffAccount:
             raise StaffAccount() from None
+        except services.AccountGone:
+            raise AuthenticationFailed("User not found") from None
         requester = services.client_meta(request).requester
         return code_sent(request, user.phone_number, lambda: services.request_code(phone_number=user.phone_number, purpose=purpose,
                                                                 requester=requester))
@@ -502,6 +506,9 @@ def code_sent(request, phone_number: str, issue, current_number: str | None = No
         raise SmsUnavailable() from None
     if issued.test_number:
         log_event("otp_test_number_used", request=request, phone=issued.phone_number, purpose=issued.purpose)
+    elif issued.failed:  # sign-up closed: answered as sent, as for a number without an account
+        metrics.count_otp_send(sent=False)
+        log_event("otp_failed", request=request, phone=phone_number, reason="not sent")
     elif issued.sent:
         metrics.count_otp_send(sent=True)
         log_event("otp_sent", request=request, phone=issued.phone_number, purpose=issued.purpose)

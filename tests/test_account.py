@@ -1,5 +1,7 @@
 """Account self-service: edit the profile, move to a new phone number, delete the account."""
 
+import json
+
 import pytest
 
 from accounts.models import AuditToken, PhoneVerification, RevocationEvent, Session, User
@@ -98,9 +100,9 @@ def test_moving_to_a_new_number_texts_both_numbers_a_code_then_ends_every_sessio
 
     assert response.status_code == 200
     assert response.json() == {"success": True, "message": "Verification code sent", "expires_in": 300, "resend_after": 60}
-    assert [message.to for message in sms_outbox] == [NEW_PHONE, user.phone_number]
-    assert "to make this your account's phone number" in sms_outbox[0].body
-    assert "to move your account to a new phone number" in sms_outbox[1].body
+    assert [message.to for message in sms_outbox] == [user.phone_number, NEW_PHONE]
+    assert "to move your account to a new phone number" in sms_outbox[0].body
+    assert "to make this your account's phone number" in sms_outbox[1].body
 
     response = api_client.post("/api/auth/user/phone/verify", {"phone_number": NEW_PHONE, "code": texted_code(NEW_PHONE),
                                                                "current_code": texted_code(user.phone_number)},
@@ -187,6 +189,17 @@ def test_phone_change_requests_share_the_codes_cooldown(api_client, signed_in, s
     assert "Retry-After" in response
 
 
+def test_a_phone_change_refused_for_the_current_numbers_cooldown_texts_the_new_number_nothing(api_client, signed_in,
+                                                                                              sms_outbox):
+    api_client.post("/api/auth/otp/request", {"phone_number": "+16502530001"})  # Ada just asked to sign in
+
+    moves = [api_client.post("/api/auth/user/phone", {"phone_number": f"+1650253{n:04d}"}, **bearer(signed_in))
+             for n in range(100, 103)]
+
+    assert [move.status_code for move in moves] == [429] * 3
+    assert [m.to for m in sms_outbox] == ["+16502530001"]  # not one text each to three strangers' numbers
+
+
 # Deletion
 
 def test_deleting_the_account_refuses_every_token_and_frees_the_number(api_client, signed_in, user, validate, events,
@@ -225,6 +238,21 @@ def test_a_stolen_access_token_alone_cannot_delete(api_client, signed_in, user, 
     assert response.status_code == 200
     assert not User.objects.filter(pk=user.pk).exists()
     assert not PhoneVerification.objects.filter(phone_number=user.phone_number).exists()
+
+
+@pytest.mark.parametrize("purpose, error", [
+    ("\ud800", "Surrogate characters are not allowed: U+D800."),  # its echo in the error could not be encoded: 500
+    (["delete_account"], "Must be a string."),
+    (None, "This field may not be null."),
+])
+def test_an_odd_purpose_is_a_400_naming_it(api_client, signed_in, sms_outbox, purpose, error):
+    body = json.dumps({"purpose": purpose})  # ASCII: the surrogate travels as the escape \ud800
+
+    response = api_client.generic("POST", "/api/auth/user/code", body, content_type="application/json",
+                                  **bearer(signed_in))
+
+    assert (response.status_code, response.json()) == (400, {"purpose": [error]})
+    assert sms_outbox == []
 
 
 def test_account_changes_are_limited_per_ip(api_client, signed_in, settings):

@@ -2,12 +2,17 @@
 works only for what it was asked for, staff accounts and the admin's history are out of the API's reach, and a
 stranger cannot lock a number out cheaply."""
 
+import contextlib
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.checks import run_checks
+from django.db import connection
 
 from accounts.models import PhoneVerification, RevocationEvent, User
 from tests.test_concurrency import all_at_once, call
@@ -270,6 +275,52 @@ def test_a_stranger_cannot_kill_the_owners_live_code(api_client, settings, sms_o
     assert owner.status_code == 200
 
 
+LOCKOUT = ("a design choice for the lead (found in review): the per-number daily cap and back-off count every "
+           "requester's wrong guesses and refuse the owner too; see the review notes")
+
+
+@pytest.mark.xfail(strict=True, reason=LOCKOUT)
+def test_one_strangers_wrong_guesses_do_not_keep_the_owner_from_signing_in(api_client, user, settings, clock,
+                                                                          sms_outbox, texted_code):
+    settings.PHONE_VERIFICATION = "sms"
+    stranger, owner = {"REMOTE_ADDR": "203.0.113.9"}, {"REMOTE_ADDR": "198.51.100.7"}
+    failures = 0
+    for _ in range(200):  # one IP, within every limit: a code, one wrong guess, and wait when told to
+        asked = api_client.post("/api/auth/otp/request", {"phone_number": PHONE}, **stranger)
+        if asked.status_code == 429:
+            clock.shift(int(asked["Retry-After"]))
+            continue
+        guess = api_client.post("/api/auth/register", {"phone_number": PHONE, "code": wrong(texted_code(PHONE))},
+                                **stranger)
+        if guess.status_code == 429:
+            clock.shift(int(guess["Retry-After"]))
+            continue
+        failures += 1
+        if failures == settings.OTP_MAX_FAILURES_PER_DAY:
+            break
+    clock.shift(120)
+
+    api_client.post("/api/auth/otp/request", {"phone_number": PHONE}, **owner)
+    signed_in = api_client.post("/api/auth/register", {"phone_number": PHONE, "code": texted_code(PHONE)}, **owner)
+
+    assert (signed_in.status_code, signed_in.json().get("detail")) == (200, None)
+
+
+@pytest.mark.xfail(strict=True, reason="a design choice for the lead (found in review): OTP_MAX_PER_HOUR counts every "
+                                       "requester; an IPv6 subscriber's /56 holds 256 requesters (/64s)")
+def test_one_ipv6_subscriber_does_not_use_up_the_owners_codes(api_client, user, settings, clock, sms_outbox):
+    # Ten codes in ten minutes from four /64s of one /56 (what an ISP delegates to a home), each within its share.
+    for n in range(settings.OTP_MAX_PER_HOUR):
+        asked = api_client.post("/api/auth/otp/request", {"phone_number": PHONE},
+                                REMOTE_ADDR=f"2001:db8:0:{n // settings.OTP_MAX_PER_HOUR_PER_REQUESTER}::1")
+        assert asked.status_code == 200
+        clock.shift(settings.OTP_RESEND_SECONDS)
+
+    owner = api_client.post("/api/auth/otp/request", {"phone_number": PHONE}, REMOTE_ADDR="198.51.100.7")
+
+    assert (owner.status_code, owner.json().get("detail")) == (200, None)
+
+
 # Test numbers
 
 
@@ -302,6 +353,21 @@ def test_a_test_number_obeys_every_other_limit(api_client, test_number, sms_outb
     assert fixed.status_code == 200
     again = api_client.post("/api/auth/register", {"phone_number": test_number, "first_name": "R", "code": "123456"})
     assert again.json() == INVALID  # used once, like any code: ask again for the next sign-in
+
+
+def test_an_account_moving_off_a_test_number_texts_the_test_number_nothing(api_client, test_number, make_user,
+                                                                          sms_outbox, texted_code):
+    make_user(test_number, first_name="Reviewer")
+    api_client.post("/api/auth/otp/request", {"phone_number": test_number})
+    token = api_client.post("/api/auth/register", {"phone_number": test_number, "code": "123456"}).json()["token"]
+    PhoneVerification.objects.filter(phone_number=test_number).update(sent_at=None)  # past the resend cooldown
+
+    api_client.post("/api/auth/user/phone", {"phone_number": "+16502530099"}, **bearer(token))
+    moved = api_client.post("/api/auth/user/phone/verify", {"phone_number": "+16502530099", "current_code": "123456",
+                                                            "code": texted_code("+16502530099")}, **bearer(token))
+
+    assert moved.status_code == 200
+    assert [m.to for m in sms_outbox] == ["+16502530099"]  # a test number is texted nothing, the notice included
 
 
 def test_check_deploy_refuses_test_numbers_unless_meant_for_production(settings):
@@ -337,6 +403,25 @@ def test_with_signup_closed_an_unknown_number_is_answered_as_a_known_one_and_tex
     refused = api_client.post("/api/auth/register", {"phone_number": PHONE, "first_name": "Eve", "code": "123456"})
     assert refused.json() == INVALID
     assert not User.objects.filter(phone_number=PHONE).exists()
+
+
+def test_with_signup_closed_a_failing_provider_does_not_tell_a_known_number_from_an_unknown_one(
+        api_client, settings, make_user, broken_sender, events):
+    # The provider is down, or refuses one number (opted out, unreachable), or the operator's budget is spent.
+    settings.SIGNUP = "closed"
+    settings.PHONE_VERIFICATION = "sms"
+    make_user("+16502530002")
+
+    def answers(phone):
+        return [(a.status_code, a.json()["detail"][:30] if "detail" in a.json() else a.json())
+                for a in (api_client.post("/api/auth/otp/request", {"phone_number": phone}) for _ in range(2))]
+
+    unknown, known = answers(PHONE), answers("+16502530002")
+
+    assert unknown == known
+    assert [m.to for m in broken_sender] == ["+16502530002"]  # tried once: the cooldown holds, as for the unknown
+    failed = [e for e in events() if e["event"] == "otp_failed"]
+    assert [(e["phone"], e["reason"]) for e in failed] == [("+1650***0002", "not sent")]  # the operator still sees it
 
 
 def test_with_signup_closed_and_verification_off_an_unknown_number_is_refused(api_client, settings, make_user):
@@ -395,3 +480,115 @@ def test_edits_racing_a_delete_answer_and_never_fail(live_server, settings, make
         assert {status for status, _ in answers} <= {200, 401, 404}, answers
         assert answers[0][0] == 200
         assert not RevocationEvent.objects.filter(type="account_deleted").count() > round_ + 1
+
+
+# An account deleted while another of its requests is on its way (found in review)
+
+
+@contextlib.contextmanager
+def paused(key: str, period: int):
+    """Requests that count key (a throttle's, in the database cache) wait on this lock until the block ends: a
+    request stopped between its authentication and its work, for as long as the test needs (under lock_timeout)."""
+    db = connection.settings_dict
+    locker = psycopg.connect(host="127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"])
+    window = int(time.time() // period)
+    locker.execute('INSERT INTO throttle_counts ("key", hits, window_end) VALUES (%s, 0, %s) ON CONFLICT DO NOTHING',
+                   [f"{key}:{window}", (window + 1) * period])
+    locker.execute('SELECT 1 FROM throttle_counts WHERE "key" = %s FOR UPDATE', [f"{key}:{window}"])
+    try:
+        yield locker
+    finally:
+        locker.rollback()
+        locker.close()
+
+
+def wait_for_lock_waiters(locker, count: int, unless=lambda: False) -> None:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not unless():
+        locker.execute("SELECT pg_stat_clear_snapshot()")  # else the transaction sees its first snapshot throughout
+        waiting = locker.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND wait_event_type = 'Lock'").fetchone()[0]
+        if waiting >= count:
+            return
+        time.sleep(0.01)
+    if not unless():
+        raise AssertionError(f"{count} request(s) never waited on the lock")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("path, body", [("user/code", {"purpose": "delete_account"}),
+                                        ("user/phone", {"phone_number": "+16502530099"})])
+def test_a_request_authenticated_just_before_its_account_was_deleted_answers_401(live_server, settings, make_user,
+                                                                                 sms_outbox, path, body):
+    settings.THROTTLE_RATES = {**{scope: "none" for scope in settings.THROTTLE_RATES}, "otp_ip": "1000/day"}
+    make_user(PHONE)
+    base = f"{live_server.url}/api/auth"
+    auth = {"Authorization": f"Bearer {call(f'{base}/register', 'POST', {'phone_number': PHONE})[1]['token']}"}
+    call(f"{base}/user/code", "POST", {"purpose": "delete_account"}, auth)
+    code = sms_outbox[-1].body[:6]
+
+    with paused("throttle_otp_ip_127.0.0.1", 86400) as locker, ThreadPoolExecutor(1) as pool:
+        racer = pool.submit(call, f"{base}/{path}", "POST", body, auth)  # authenticated, then waits on the lock
+        wait_for_lock_waiters(locker, 1)
+        deleted = call(f"{base}/user", "DELETE", {"code": code}, auth)
+        locker.rollback()
+        answer = racer.result()
+
+    assert deleted[0] == 200
+    assert answer == (401, {"detail": "User not found"})
+
+
+@contextlib.contextmanager
+def held(sql, params=()):
+    """Another transaction holds a lock (sql takes it) until the block ends or the test rolls it back."""
+    db = connection.settings_dict
+    locker = psycopg.connect(host="127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"])
+    locker.execute(sql, params)
+    try:
+        yield locker
+    finally:
+        locker.rollback()
+        locker.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("racer, pause", [
+    # The deletion waits at its last step, the account's row and its sessions locked:
+    ("sign_in", "revocations"), ("logout", "revocations"), ("refresh", "revocations"),
+    ("refresh_retried", "revocations"),  # a refresh token just rotated, sent again (a retry): its session goes
+    # The deletion waits on the account's newest session, which another transaction holds, and the racer refreshes
+    # an older one: a refresh locks its session, then waits on the account's row (its foreign key). A deletion
+    # that locked the account's row before its sessions deadlocked with it.
+    ("refresh", "newest_session"),
+])
+def test_a_request_that_meets_the_accounts_deletion_in_the_database_answers_and_never_fails(
+        live_server, settings, make_user, sms_outbox, racer, pause):
+    settings.THROTTLE_RATES = {scope: "none" for scope in settings.THROTTLE_RATES}
+    make_user(PHONE)
+    base = f"{live_server.url}/api/auth"
+    other, mine, newest = (call(f"{base}/register", "POST", {"phone_number": PHONE})[1] for _ in range(3))
+    auth = {"Authorization": f"Bearer {mine['token']}"}
+    call(f"{base}/user/code", "POST", {"purpose": "delete_account"}, auth)
+    code = sms_outbox[-1].body[:6]
+    request = {
+        "sign_in": lambda: call(f"{base}/register", "POST", {"phone_number": PHONE}),
+        "logout": lambda: call(f"{base}/logout", "DELETE", None, {"Authorization": f"Bearer {other['token']}"}),
+        "refresh": lambda: call(f"{base}/token/refresh", "POST", {"refresh_token": other["refresh_token"]}),
+        "refresh_retried": lambda: call(f"{base}/token/refresh", "POST", {"refresh_token": other["refresh_token"]}),
+    }[racer]
+    if racer == "refresh_retried":
+        assert call(f"{base}/token/refresh", "POST", {"refresh_token": other["refresh_token"]})[0] == 200
+    lock = {"revocations": ("LOCK TABLE revocation_events IN EXCLUSIVE MODE", []),
+            "newest_session": ("SELECT 1 FROM sessions WHERE id = %s FOR UPDATE", [newest["session_id"]])}[pause]
+
+    with held(*lock) as locker, ThreadPoolExecutor(2) as pool:
+        deleting = pool.submit(call, f"{base}/user", "DELETE", {"code": code}, auth)
+        wait_for_lock_waiters(locker, 1)
+        racing = pool.submit(request)
+        wait_for_lock_waiters(locker, 2, unless=racing.done)  # a racer that waits on nothing may be done
+        locker.rollback()
+        deleted, answer = deleting.result(), racing.result()
+
+    assert deleted == (200, {"success": True, "message": "Account deleted"})
+    assert answer[0] in (200, 400, 401, 404), answer
+    assert not User.objects.filter(phone_number=PHONE).exists()
