@@ -114,7 +114,8 @@ def phone_verification_errors() -> list[tuple[str, str]]:
             problems.append(("kriya.E029", f"OTP_TEST_NUMBERS: {phone}:{code} is not an E.164 number and a 6-digit "
                                            "code, like +12025550142:123456."))
     for name, minimum in (("OTP_MAX_PER_HOUR_PER_REQUESTER", 1), ("OTP_MAX_ATTEMPTS_PER_REQUESTER", 1),
-                          ("OTP_MAX_FAILURES_PER_DAY", 1), ("OTP_GUESS_BACKOFF_SECONDS", 0), ("PHONE_CHANGES_PER_DAY", 1),
+                          ("OTP_MAX_FAILURES_PER_DAY", 1), ("OTP_MAX_FAILURES_PER_DAY_PER_REQUESTER", 1),
+                          ("OTP_GUESS_BACKOFF_AFTER", 1), ("OTP_GUESS_BACKOFF_SECONDS", 0), ("PHONE_CHANGES_PER_DAY", 1),
                           ("OTP_TTL_SECONDS", 1), ("OTP_MAX_ATTEMPTS", 1), ("OTP_MAX_PER_HOUR", 1),
                           ("OTP_RESEND_SECONDS", 0), ("SMS_TIMEOUT_SECONDS", 0.1), ("REFRESH_TOKEN_IDLE_DAYS", 1),
                           ("SESSION_MAX_DAYS", 1), ("REFRESH_REUSE_SECONDS", 0), ("VALIDATION_CACHE_SECONDS", 0),

@@ -183,22 +183,28 @@ def cancel_code(issued: IssuedCode, give_back: bool = True) -> None:
 
 
 def guess_refusal(row: PhoneVerification, requester: str | None, now: float) -> TooManyGuesses | None:
-    """Why a guess at row's live code is refused before it is compared, or None."""
+    """Why a guess at row's live code is refused before it is compared, or None.
+
+    A requester's own wrong guesses stop it first (per code, per day), so one stranger never reaches the number-wide
+    back-off and daily cap, which stop guesses spread over many networks and refuse the owner too.
+    """
     failures = _recent(row.wrong_guesses, now - DAY)
+    if requester is not None:
+        mine = [when for when, who in failures if who == requester]
+        if len(mine) >= settings.OTP_MAX_FAILURES_PER_DAY_PER_REQUESTER:
+            return TooManyGuesses("Too many wrong codes from your network today.",
+                                  retry_after=math.ceil(min(mine) + DAY - now))
+        if sum(1 for when in mine if when >= row.sent_at.timestamp()) >= settings.OTP_MAX_ATTEMPTS_PER_REQUESTER:
+            return TooManyGuesses("Too many wrong codes from your network: request a new code.",  # the rest are the owner's
+                                  retry_after=max(1, math.ceil(row.expires_at.timestamp() - now)))
     if len(failures) >= settings.OTP_MAX_FAILURES_PER_DAY:
         return TooManyGuesses("Too many wrong codes for this phone number today.",
                               retry_after=math.ceil(min(when for when, _ in failures) + DAY - now))
-    if len(failures) >= settings.OTP_MAX_ATTEMPTS:  # beyond one code's worth in a day, each guess waits longer
-        backoff = min(settings.OTP_GUESS_BACKOFF_SECONDS * 2 ** (len(failures) - settings.OTP_MAX_ATTEMPTS),
+    if len(failures) >= settings.OTP_GUESS_BACKOFF_AFTER:  # guesses from several networks: each waits longer
+        backoff = min(settings.OTP_GUESS_BACKOFF_SECONDS * 2 ** (len(failures) - settings.OTP_GUESS_BACKOFF_AFTER),
                       MAX_BACKOFF_SECONDS)
         if (wait := max(when for when, _ in failures) + backoff - now) > 0:
             return TooManyGuesses("Too many wrong codes: please wait before trying again.", retry_after=math.ceil(wait))
-    if requester is not None:
-        sent = row.sent_at.timestamp()
-        mine = sum(1 for when, who in failures if who == requester and when >= sent)
-        if mine >= settings.OTP_MAX_ATTEMPTS_PER_REQUESTER:  # the rest of the code's tries stay its owner's
-            return TooManyGuesses("Too many wrong codes from your network: request a new code.",
-                                  retry_after=max(1, math.ceil(row.expires_at.timestamp() - now)))
     return None
 
 

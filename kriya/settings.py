@@ -239,11 +239,14 @@ OTP_RESEND_SECONDS = env.int("OTP_RESEND_SECONDS", default=60)
 # stranger's requests use up only their share, never the owner's.
 OTP_MAX_PER_HOUR = env.int("OTP_MAX_PER_HOUR", default=10)
 OTP_MAX_PER_HOUR_PER_REQUESTER = env.int("OTP_MAX_PER_HOUR_PER_REQUESTER", default=3)
-# Wrong guesses: one requester may use this many of a code's OTP_MAX_ATTEMPTS (the rest stay its owner's); a
-# number takes at most OTP_MAX_FAILURES_PER_DAY in 24 hours, and past OTP_MAX_ATTEMPTS of them each guess waits
-# OTP_GUESS_BACKOFF_SECONDS, doubling, up to an hour.
+# Wrong guesses: one requester may use this many of a code's OTP_MAX_ATTEMPTS (the rest stay its owner's) and make
+# OTP_MAX_FAILURES_PER_DAY_PER_REQUESTER in 24 hours for one number. A number takes at most OTP_MAX_FAILURES_PER_DAY
+# in 24 hours from everyone, and past OTP_GUESS_BACKOFF_AFTER of them each guess waits OTP_GUESS_BACKOFF_SECONDS,
+# doubling, up to an hour: a lockout of the owner takes several networks, never one.
 OTP_MAX_ATTEMPTS_PER_REQUESTER = env.int("OTP_MAX_ATTEMPTS_PER_REQUESTER", default=3)
+OTP_MAX_FAILURES_PER_DAY_PER_REQUESTER = env.int("OTP_MAX_FAILURES_PER_DAY_PER_REQUESTER", default=5)
 OTP_MAX_FAILURES_PER_DAY = env.int("OTP_MAX_FAILURES_PER_DAY", default=20)
+OTP_GUESS_BACKOFF_AFTER = env.int("OTP_GUESS_BACKOFF_AFTER", default=10)
 OTP_GUESS_BACKOFF_SECONDS = env.int("OTP_GUESS_BACKOFF_SECONDS", default=30)
 # The site whose pages may autofill codes (WebOTP, iOS): adds the "@kriya.example.com #123456" line to each text.
 OTP_SMS_DOMAIN = env.str("OTP_SMS_DOMAIN", default="")
