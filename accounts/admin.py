@@ -3,6 +3,7 @@ reactivate with a confirmation step and a trail (accounts/staff.py)."""
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.models import LogEntry
 from django.contrib.admin.templatetags.admin_list import _boolean_icon
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied
@@ -178,6 +179,22 @@ class UserAdmin(PhoneSearchMixin, BaseUserAdmin):
 
     def has_revoke_permission(self, request, obj=None):
         return request.user.has_perm(f"{self.opts.app_label}.revoke_user_tokens")
+
+    # The admin's history (LogEntry) goes with its user's row: a user who made entries is deactivated, never deleted.
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and LogEntry.objects.filter(user_id=obj.pk).exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        keep = queryset.filter(pk__in=LogEntry.objects.values("user_id"))
+        if kept := keep.count():
+            self.message_user(request, ngettext(
+                "%(count)d user has entries in the admin's history and was not deleted: deactivate them instead.",
+                "%(count)d users have entries in the admin's history and were not deleted: deactivate them instead.",
+                kept) % {"count": kept}, messages.WARNING)
+        super().delete_queryset(request, queryset.exclude(pk__in=keep.values("pk")))
 
     def _perform(self, request, operation, users):
         run = {"revoke": staff.revoke_tokens, "deactivate": staff.deactivate, "reactivate": staff.reactivate}[operation]

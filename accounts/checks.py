@@ -108,7 +108,15 @@ def phone_verification_errors() -> list[tuple[str, str]]:
         problems.append(("kriya.E025", f"OTP_ALLOWED_REGIONS: unknown region code(s) {', '.join(unknown)} (e.g. IN, US)."))
     if settings.OTP_SECRET and len(settings.OTP_SECRET) < MIN_JWT_SECRET_LENGTH:
         problems.append(("kriya.E027", f"OTP_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters long (or empty)."))
-    for name, minimum in (("OTP_TTL_SECONDS", 1), ("OTP_MAX_ATTEMPTS", 1), ("OTP_MAX_PER_HOUR", 1),
+    if settings.SIGNUP not in ("open", "closed"):
+        problems.append(("kriya.E028", f"SIGNUP must be open or closed, not {settings.SIGNUP!r}."))
+    for phone, code in settings.OTP_TEST_NUMBERS.items():
+        if not re.fullmatch(r"\+[1-9][0-9]{6,14}", phone) or not re.fullmatch(r"[0-9]{6}", code):
+            problems.append(("kriya.E029", f"OTP_TEST_NUMBERS: {phone}:{code} is not an E.164 number and a 6-digit "
+                                           "code, like +12025550142:123456."))
+    for name, minimum in (("OTP_MAX_PER_HOUR_PER_REQUESTER", 1), ("OTP_MAX_ATTEMPTS_PER_REQUESTER", 1),
+                          ("OTP_MAX_FAILURES_PER_DAY", 1), ("OTP_GUESS_BACKOFF_SECONDS", 0), ("PHONE_CHANGES_PER_DAY", 1),
+                          ("OTP_TTL_SECONDS", 1), ("OTP_MAX_ATTEMPTS", 1), ("OTP_MAX_PER_HOUR", 1),
                           ("OTP_RESEND_SECONDS", 0), ("SMS_TIMEOUT_SECONDS", 0.1), ("REFRESH_TOKEN_IDLE_DAYS", 1),
                           ("SESSION_MAX_DAYS", 1), ("REFRESH_REUSE_SECONDS", 0), ("VALIDATION_CACHE_SECONDS", 0),
                           ("REVOCATION_RETENTION_DAYS", 1)):
@@ -186,6 +194,18 @@ def _readable(path: str) -> bool:
 def check_oidc_key_deploy(app_configs, **kwargs):
     """`manage.py check --deploy`: relying parties verify ID tokens with this key's public half (the JWKS)."""
     return [Error(message, id=check_id) for check_id, message in oidc_key_errors()]
+
+
+@register(deploy=True)
+def check_test_numbers_deploy(app_configs, **kwargs):
+    """Test numbers sign in with a code anyone who reads the settings knows: production only when meant."""
+    if settings.DEBUG or not settings.OTP_TEST_NUMBERS or settings.OTP_TEST_NUMBERS_IN_PRODUCTION:
+        return []
+    return [Error(
+        f"OTP_TEST_NUMBERS is set ({len(settings.OTP_TEST_NUMBERS)} number(s)): each signs in with a fixed code.",
+        hint="Remove them, or set OTP_TEST_NUMBERS_IN_PRODUCTION=True if app-store review needs them.",
+        id="kriya.E050",
+    )]
 
 
 @register(deploy=True)

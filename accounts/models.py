@@ -164,11 +164,16 @@ class PhoneVerification(models.Model):
     """A phone's current one-time code, kept only as a keyed hash, and when codes were last sent to it."""
 
     phone_number = models.CharField(max_length=20, unique=True, help_text="E.164")
+    purpose = models.CharField(max_length=20, blank=True, default="", help_text="What the live code is for "
+                               "(sign_in, phone_change_old, phone_change_new, delete_account); it is in the hash too")
     code_hash = models.CharField(max_length=64, blank=True, default="")  # empty: no usable code
     sent_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)  # wrong guesses at the current code
-    recent_sends = models.JSONField(default=list, blank=True)  # epoch seconds of the codes sent in the last hour
+    # [epoch seconds, requester] of the codes sent in the last hour, and of the wrong guesses in the last 24 hours;
+    # a requester is a hashed IP or IPv6 /64 (accounts.otp.requester_for).
+    recent_sends = models.JSONField(default=list, blank=True)
+    wrong_guesses = models.JSONField(default=list, blank=True)
 
     class Meta:
         db_table = "otp_codes"

@@ -135,7 +135,8 @@ PROFILE_EXAMPLES = [
                    value={**ADA, "first_name": "Augusta", "email": "augusta@example.com"}),
 ]
 DELETE_ACCOUNT_EXAMPLES = [
-    OpenApiExample("With phone verification on", request_only=True, value={"code": "482913"}),
+    OpenApiExample("With phone verification on: the code from POST /api/auth/user/code", request_only=True,
+                   value={"code": "482913"}),
     OpenApiExample("Deleted", response_only=True, status_codes=["200"], value={"success": True, "message": "Account deleted"}),
 ]
 PHONE_CHANGE_EXAMPLES = [
@@ -143,8 +144,14 @@ PHONE_CHANGE_EXAMPLES = [
     OpenApiExample("Sent", response_only=True, status_codes=["200"], value={
         "success": True, "message": "Verification code sent", "expires_in": 300, "resend_after": 60}),
 ]
+ACCOUNT_CODE_EXAMPLES = [
+    OpenApiExample("A code to delete the account", request_only=True, value={"purpose": "delete_account"}),
+    OpenApiExample("Sent", response_only=True, status_codes=["200"], value={
+        "success": True, "message": "Verification code sent", "expires_in": 300, "resend_after": 60}),
+]
 PHONE_VERIFY_EXAMPLES = [
-    OpenApiExample("The code", request_only=True, value={"phone_number": "+16502530099", "code": "482913"}),
+    OpenApiExample("The two codes", request_only=True,
+                   value={"phone_number": "+16502530099", "code": "482913", "current_code": "551207"}),
     OpenApiExample("Moved", response_only=True, status_codes=["200"], value={
         "success": True, "message": "Phone number changed. Sign in again with the new number.",
         "user": {**ADA, "phone_number": "+16502530099"}}),

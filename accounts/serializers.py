@@ -117,8 +117,12 @@ class RegisterSerializer(CodeWhenVerifying):
                                   help_text="A name for this device, shown in the user's session list")
 
 
-class DeleteAccountSerializer(CodeWhenVerifying):
-    pass
+class DeleteAccountSerializer(InputSerializer):
+    # Always, whatever PHONE_VERIFICATION says: a stolen access token alone must not delete the account.
+    code = StrictCharField(help_text="The 6-digit code from POST /api/auth/user/code with purpose delete_account")
+
+    def validate_code(self, value):
+        return check_six_digits(value)
 
 
 class RefuseUnknownFields:
@@ -164,9 +168,18 @@ class OtpRequestSerializer(InputSerializer):
 
 class PhoneVerifySerializer(OtpRequestSerializer):
     code = StrictCharField(help_text="The 6-digit code texted to the new number")
+    current_code = StrictCharField(help_text="The 6-digit code texted to the account's current number")
 
     def validate_code(self, value):
         return check_six_digits(value)
+
+    def validate_current_code(self, value):
+        return check_six_digits(value)
+
+
+class AccountCodeSerializer(InputSerializer):
+    purpose = serializers.ChoiceField(choices=["delete_account"], help_text="What the code will be for: "
+                                      "delete_account (DELETE /api/auth/user)")
 
 
 class PhoneChangedSerializer(serializers.Serializer):

@@ -10,6 +10,7 @@ urlpatterns = [
     re_path(r"^validate-token/?$", views.ValidateTokenView.as_view(), name="validate-token"),
     re_path(r"^user/?$", views.UserView.as_view(), name="user"),
     re_path(r"^user/phone/?$", views.PhoneChangeView.as_view(), name="user-phone"),
+    re_path(r"^user/code/?$", views.AccountCodeView.as_view(), name="user-code"),
     re_path(r"^user/phone/verify/?$", views.PhoneVerifyView.as_view(), name="user-phone-verify"),
     re_path(r"^logout/?$", views.LogoutView.as_view(), name="logout"),
     re_path(r"^otp/request/?$", views.OtpRequestView.as_view(), name="otp-request"),

@@ -7,7 +7,7 @@ from django.views import View, defaults
 from drf_spectacular.renderers import OpenApiYamlRenderer
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView
-from rest_framework.exceptions import APIException, NotFound, Throttled, ValidationError
+from rest_framework.exceptions import APIException, AuthenticationFailed, NotFound, Throttled, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +18,7 @@ from .events import log_event, mask_phone
 from .models import Session
 from .permissions import HasPlaneAPIKey, may_read_metrics
 from .schema import (
+    ACCOUNT_CODE_EXAMPLES,
     DELETE_ACCOUNT_EXAMPLES,
     HEALTH_EXAMPLES,
     LIVE_EXAMPLES,
@@ -37,6 +38,7 @@ from .schema import (
     error_responses,
 )
 from .serializers import (
+    AccountCodeSerializer,
     DeleteAccountSerializer,
     PhoneChangedSerializer,
     PhoneVerifySerializer,
@@ -80,6 +82,22 @@ NO_STORE = {"Cache-Control": "no-store"}
 TOKEN_QUERY = OpenApiParameter("token", str, description="The user's JWT, instead of an Authorization: Bearer header")
 
 
+class StaffAccount(APIException):
+    status_code = 403
+    default_detail = ("This is a staff account (or one with a history in the admin): its phone number is changed and "
+                      "it is deleted by a superuser in the admin, not through the API.")
+    default_code = "staff_account"
+
+
+class SignupClosed(APIException):
+    status_code = 403
+    default_detail = "Sign-up is closed: only phone numbers that already have an account can sign in."
+    default_code = "signup_closed"
+
+
+STAFF_FORBIDDEN = ("A staff account", {"detail": StaffAccount.default_detail})
+
+
 class RegisterView(APIView):
     authentication_classes = []  # a stale Authorization header must not block login
     permission_classes = [AllowAny]
@@ -106,6 +124,10 @@ class RegisterView(APIView):
         except otp.InvalidCode:
             log_event("otp_failed", request=request, phone=serializer.validated_data["phone_number"], reason="invalid code")
             raise ValidationError({"detail": "Invalid or expired code"}) from None
+        except otp.TooManyGuesses as exc:
+            raise guesses_refused(request, serializer.validated_data["phone_number"], exc) from None
+        except services.SignupClosed:
+            raise SignupClosed() from None
         log_event("registered" if result.created else "logged_in", request=request, user=result.user)
         log_event("session_created", request=request, user=result.user, session_id=result.tokens.session.id)
         metrics.count_login(result.created)
@@ -203,23 +225,34 @@ class UserView(APIView):
     def patch(self, request):
         serializer = ProfileUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        changed = services.update_profile(user=request.user, **serializer.validated_data)
+        try:
+            changed = services.update_profile(user=request.user, **serializer.validated_data)
+        except services.AccountGone:
+            raise AuthenticationFailed("User not found") from None
         log_event("profile_updated", request=request, user=request.user, fields=changed)
         return Response(UserSerializer(request.user).data)
 
     @extend_schema(request=DeleteAccountSerializer,
                    responses={200: OpenApiResponse(MessageSerializer, description="The account and its sessions are gone"),
-                              **error_responses(401)},
+                              **error_responses(401, 403, forbidden=STAFF_FORBIDDEN)},
                    examples=DELETE_ACCOUNT_EXAMPLES, tags=["Users"],
-                   summary="Delete the user's own account (with a fresh code to the phone when PHONE_VERIFICATION=sms)")
+                   summary="Delete the user's own account, with a code texted to its number by POST /api/auth/user/code",
+                   description="Staff accounts are deleted in the admin (403).")
     def delete(self, request):
         serializer = DeleteAccountSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user_id, phone = request.user.pk, request.user.phone_number
         try:
-            services.delete_account(user=request.user, **serializer.validated_data)
+            services.delete_account(user=request.user, **serializer.validated_data,
+                                    requester=services.client_meta(request).requester)
         except otp.InvalidCode:
             raise ValidationError({"detail": "Invalid or expired code"}) from None
+        except otp.TooManyGuesses as exc:
+            raise guesses_refused(request, phone, exc) from None
+        except services.StaffAccount:
+            raise StaffAccount() from None
+        except services.AccountGone:
+            raise AuthenticationFailed("User not found") from None
         log_event("account_deleted", request=request, user_id=str(user_id), phone=phone)
         return Response({"success": True, "message": "Account deleted"})
 
@@ -227,20 +260,32 @@ class UserView(APIView):
 class PhoneChangeView(APIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
-    throttle_classes = [UserThrottle, AccountIPThrottle, OtpPhoneThrottle]
+    throttle_classes = [UserThrottle, AccountIPThrottle, OtpIPThrottle, OtpPhoneThrottle]
 
     @extend_schema(request=OtpRequestSerializer,
-                   responses={200: OpenApiResponse(OtpRequestResponseSerializer, description="A code was texted to the new number"),
-                              **error_responses(401)},
+                   responses={200: OpenApiResponse(OtpRequestResponseSerializer, description="A code was texted to the "
+                                                   "new number and another to the current number"),
+                              **error_responses(401, 403, forbidden=STAFF_FORBIDDEN)},
                    examples=PHONE_CHANGE_EXAMPLES, tags=["Users"],
-                   summary="Text a code to the new phone number (the same answer whether or not it is taken)")
+                   summary="Text a code to the new phone number and one to the current number (the same answer "
+                           "whether or not the new number is taken)",
+                   description="Moving an account needs proof of both numbers: a stolen access token alone cannot move "
+                               "it. At most PHONE_CHANGES_PER_DAY moves per account in 24 hours (429 beyond). "
+                               "Staff accounts are moved in the admin (403).")
     def post(self, request):
         serializer = OtpRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         phone = serializer.validated_data["phone_number"]
         if phone == request.user.phone_number:
             raise ValidationError({"phone_number": ["This is already your phone number."]})
-        response = send_code(request, phone)
+        requester = services.client_meta(request).requester
+        try:
+            response = code_sent(request, phone, lambda: services.request_phone_change(user=request.user, phone_number=phone,
+                                                                              requester=requester))
+        except services.StaffAccount:
+            raise StaffAccount() from None
+        except services.TooManyPhoneChanges as exc:
+            raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
         log_event("phone_change_requested", request=request, user=request.user, new_phone=mask_phone(phone))
         return response
 
@@ -259,11 +304,22 @@ class PhoneVerifyView(APIView):
         serializer = PhoneVerifySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            previous = services.change_phone(user=request.user, **serializer.validated_data)
+            previous = services.change_phone(user=request.user, **serializer.validated_data,
+                                             requester=services.client_meta(request).requester)
+        except services.InvalidCurrentCode:
+            raise ValidationError({"detail": "Invalid or expired code for your current phone number"}) from None
         except otp.InvalidCode:
             raise ValidationError({"detail": "Invalid or expired code"}) from None
+        except otp.TooManyGuesses as exc:
+            raise guesses_refused(request, serializer.validated_data["phone_number"], exc) from None
         except services.PhoneTaken:
             raise PhoneTaken() from None
+        except services.StaffAccount:
+            raise StaffAccount() from None
+        except services.TooManyPhoneChanges as exc:
+            raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
+        except services.AccountGone:
+            raise AuthenticationFailed("User not found") from None
         log_event("phone_changed", request=request, user=request.user, previous_phone=mask_phone(previous))
         message = "Phone number changed. Sign in again with the new number."
         return Response(PhoneChangedSerializer({"success": True, "message": message, "user": request.user}).data)
@@ -273,6 +329,33 @@ class PhoneTaken(APIException):
     status_code = 409
     default_detail = "This phone number belongs to another account."
     default_code = "phone_taken"
+
+
+class AccountCodeView(APIView):
+    """A code to the account's own number for an action that needs one (deleting the account)."""
+
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [UserThrottle, AccountIPThrottle, OtpIPThrottle]
+
+    @extend_schema(request=AccountCodeSerializer,
+                   responses={200: OpenApiResponse(OtpRequestResponseSerializer, description="A code is on its way to "
+                                                   "the account's phone number"),
+                              **error_responses(401, 403, forbidden=STAFF_FORBIDDEN)},
+                   examples=ACCOUNT_CODE_EXAMPLES, tags=["Users"],
+                   summary="Text the account's own number a code for an action (delete_account)",
+                   description="The code works only for that action: a code asked to sign in cannot delete the account.")
+    def post(self, request):
+        serializer = AccountCodeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user, purpose = request.user, serializer.validated_data["purpose"]
+        try:
+            services.refuse_staff(user)
+        except services.StaffAccount:
+            raise StaffAccount() from None
+        requester = services.client_meta(request).requester
+        return code_sent(request, user.phone_number, lambda: services.request_code(phone_number=user.phone_number, purpose=purpose,
+                                                                requester=requester))
 
 
 class LogoutView(APIView):
@@ -397,9 +480,15 @@ class OtpRequestView(APIView):
 
 
 def send_code(request, phone_number: str) -> Response:
-    """Text phone_number a new code; the answer of otp/request and of a phone change."""
+    """Text phone_number a new sign-in code; the answer of otp/request."""
+    requester = services.client_meta(request).requester
+    return code_sent(request, phone_number, lambda: services.request_code(phone_number=phone_number, requester=requester))
+
+
+def code_sent(request, phone_number: str, issue) -> Response:
+    """Run issue() (it texts a code and returns the IssuedCode) and answer for it: the limits' 429, the provider's 503."""
     try:
-        issued = services.request_code(phone_number=phone_number)
+        issued = issue()
     except otp.TooManyCodes as exc:
         metrics.count_throttled("otp_code")  # the database's per-phone limits
         raise Throttled(wait=exc.retry_after, detail=exc.reason) from None
@@ -407,10 +496,21 @@ def send_code(request, phone_number: str) -> Response:
         metrics.count_otp_send(sent=False)
         log_event("otp_failed", request=request, phone=phone_number, reason="not sent")
         raise SmsUnavailable() from None
-    metrics.count_otp_send(sent=True)
-    log_event("otp_sent", request=request, phone=issued.phone_number)
+    if issued.test_number:
+        log_event("otp_test_number_used", request=request, phone=issued.phone_number, purpose=issued.purpose)
+    elif issued.sent:
+        metrics.count_otp_send(sent=True)
+        log_event("otp_sent", request=request, phone=issued.phone_number, purpose=issued.purpose)
+    else:  # SIGNUP=closed and no account: answered as if sent
+        log_event("otp_not_sent", request=request, phone=issued.phone_number, reason="signup_closed")
     body = {"success": True, "message": "Verification code sent", "expires_in": issued.expires_in, "resend_after": issued.resend_after}
     return Response(OtpRequestResponseSerializer(body).data)
+
+
+def guesses_refused(request, phone_number: str, exc: otp.TooManyGuesses) -> Throttled:
+    metrics.count_throttled("otp_guess")
+    log_event("otp_failed", request=request, phone=phone_number, reason="guesses refused")
+    return Throttled(wait=exc.retry_after, detail=exc.reason)
 
 
 def database_reachable() -> bool:

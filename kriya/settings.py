@@ -241,7 +241,33 @@ OTP_SECRET = env.str("OTP_SECRET", default="")  # key of the codes' HMAC; empty:
 OTP_TTL_SECONDS = env.int("OTP_TTL_SECONDS", default=300)
 OTP_MAX_ATTEMPTS = env.int("OTP_MAX_ATTEMPTS", default=5)
 OTP_RESEND_SECONDS = env.int("OTP_RESEND_SECONDS", default=60)
-OTP_MAX_PER_HOUR = env.int("OTP_MAX_PER_HOUR", default=5)
+# Codes texted to one phone per hour, all requesters together, and from one requester (an IP, an IPv6 /64): a
+# stranger's requests use up only their share, never the owner's.
+OTP_MAX_PER_HOUR = env.int("OTP_MAX_PER_HOUR", default=10)
+OTP_MAX_PER_HOUR_PER_REQUESTER = env.int("OTP_MAX_PER_HOUR_PER_REQUESTER", default=3)
+# Wrong guesses: one requester may use this many of a code's OTP_MAX_ATTEMPTS (the rest stay its owner's); a
+# number takes at most OTP_MAX_FAILURES_PER_DAY in 24 hours, and past OTP_MAX_ATTEMPTS of them each guess waits
+# OTP_GUESS_BACKOFF_SECONDS, doubling, up to an hour.
+OTP_MAX_ATTEMPTS_PER_REQUESTER = env.int("OTP_MAX_ATTEMPTS_PER_REQUESTER", default=3)
+OTP_MAX_FAILURES_PER_DAY = env.int("OTP_MAX_FAILURES_PER_DAY", default=20)
+OTP_GUESS_BACKOFF_SECONDS = env.int("OTP_GUESS_BACKOFF_SECONDS", default=30)
+# The site whose pages may autofill codes (WebOTP, iOS): adds the "@kriya.example.com #123456" line to each text.
+OTP_SMS_DOMAIN = env.str("OTP_SMS_DOMAIN", default="")
+# Numbers that get a fixed code and no text, for app-store review and CI: "+12025550142:123456,+12025550143:654321".
+# Every other limit applies; each use is an auth event. check --deploy refuses them in production unless
+# OTP_TEST_NUMBERS_IN_PRODUCTION=True.
+OTP_TEST_NUMBERS = {
+    phone.strip(): code.strip() for phone, _, code in
+    (entry.partition(":") for entry in env.list("OTP_TEST_NUMBERS", default=[]) if entry.strip())
+}
+OTP_TEST_NUMBERS_IN_PRODUCTION = env.bool("OTP_TEST_NUMBERS_IN_PRODUCTION", default=False)
+# open: any phone number may create an account; closed: only numbers that already have one (staff add people in the
+# admin). An unknown number is answered as a known one and gets no text.
+SIGNUP = env.str("SIGNUP", default="open").strip().lower()
+# Moving an account to another number: at most this many times per account in 24 hours.
+PHONE_CHANGES_PER_DAY = env.int("PHONE_CHANGES_PER_DAY", default=1)
+# How people reach the operator, quoted in the text that tells a number its account moved away (a URL, a number).
+SUPPORT_CONTACT = env.str("SUPPORT_CONTACT", default="")
 # Countries (phonenumbers region codes, e.g. IN,US) that codes may be sent to; empty: any.
 OTP_ALLOWED_REGIONS = [region.strip().upper() for region in env.list("OTP_ALLOWED_REGIONS", default=[]) if region.strip()]
 

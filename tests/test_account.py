@@ -26,6 +26,29 @@ def bearer(token):
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
+@pytest.fixture
+def move_to(api_client, texted_code):
+    """Ask to move the account to phone, then verify it with both texted codes (or the ones given)."""
+
+    def move_to(token, phone=NEW_PHONE, code=None, current_code=None, current="+16502530001"):
+        asked = api_client.post("/api/auth/user/phone", {"phone_number": phone}, **bearer(token))
+        assert asked.status_code == 200, asked.json()
+        body = {"phone_number": phone, "code": code or texted_code(phone), "current_code": current_code or texted_code(current)}
+        return api_client.post("/api/auth/user/phone/verify", body, **bearer(token))
+
+    return move_to
+
+
+@pytest.fixture
+def deletion_code(api_client, texted_code):
+    def deletion_code(token, phone="+16502530001"):
+        asked = api_client.post("/api/auth/user/code", {"purpose": "delete_account"}, **bearer(token))
+        assert asked.status_code == 200, asked.json()
+        return texted_code(phone)
+
+    return deletion_code
+
+
 # Profile
 
 def test_a_user_edits_their_own_profile_and_validate_token_shows_it_at_once(api_client, signed_in, user, validate, user_json, events):
@@ -69,15 +92,18 @@ def test_a_profile_edit_needs_the_users_token(api_client, user):
 
 # Phone change
 
-def test_moving_to_a_new_number_texts_it_a_code_then_ends_every_session(api_client, signed_in, user, sms_outbox,
-                                                                       texted_code, validate, events):
+def test_moving_to_a_new_number_texts_both_numbers_a_code_then_ends_every_session(api_client, signed_in, user, sms_outbox,
+                                                                                  texted_code, validate, events):
     response = api_client.post("/api/auth/user/phone", {"phone_number": "+1 (650) 253-0099"}, **bearer(signed_in))
 
     assert response.status_code == 200
     assert response.json() == {"success": True, "message": "Verification code sent", "expires_in": 300, "resend_after": 60}
-    assert [message.to for message in sms_outbox] == [NEW_PHONE]
+    assert [message.to for message in sms_outbox] == [NEW_PHONE, user.phone_number]
+    assert "to make this your account's phone number" in sms_outbox[0].body
+    assert "to move your account to a new phone number" in sms_outbox[1].body
 
-    response = api_client.post("/api/auth/user/phone/verify", {"phone_number": NEW_PHONE, "code": texted_code(NEW_PHONE)},
+    response = api_client.post("/api/auth/user/phone/verify", {"phone_number": NEW_PHONE, "code": texted_code(NEW_PHONE),
+                                                               "current_code": texted_code(user.phone_number)},
                                **bearer(signed_in))
 
     assert response.status_code == 200
@@ -99,17 +125,26 @@ def test_a_phone_change_needs_a_code_even_with_verification_off(api_client, sign
 
     response = api_client.post("/api/auth/user/phone/verify", {"phone_number": NEW_PHONE}, **bearer(signed_in))
 
-    assert (response.status_code, response.json()) == (400, {"code": ["This field is required."]})
+    assert (response.status_code, response.json()) == (400, {"code": ["This field is required."],
+                                                             "current_code": ["This field is required."]})
 
 
-def test_a_wrong_code_moves_nothing(api_client, signed_in, user, sms_outbox, texted_code):
+def wrong(code):
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+def test_a_wrong_code_for_either_number_moves_nothing(api_client, signed_in, user, sms_outbox, texted_code, move_to):
     api_client.post("/api/auth/user/phone", {"phone_number": NEW_PHONE}, **bearer(signed_in))
-    wrong = f"{(int(texted_code(NEW_PHONE)) + 1) % 1_000_000:06d}"
+    new, current = texted_code(NEW_PHONE), texted_code(user.phone_number)
 
-    response = api_client.post("/api/auth/user/phone/verify", {"phone_number": NEW_PHONE, "code": wrong}, **bearer(signed_in))
-
-    assert (response.status_code, response.json()) == (400, {"detail": "Invalid or expired code"})
+    for body, detail in (({"code": wrong(new), "current_code": current}, "Invalid or expired code"),
+                         ({"code": new, "current_code": wrong(current)}, "Invalid or expired code for your current phone number"),
+                         ({"code": current, "current_code": new}, "Invalid or expired code for your current phone number")):
+        response = api_client.post("/api/auth/user/phone/verify", {"phone_number": NEW_PHONE, **body}, **bearer(signed_in))
+        assert (response.status_code, response.json()) == (400, {"detail": detail})
     assert User.objects.get(pk=user.pk).phone_number == "+16502530001"
+    assert api_client.post("/api/auth/user/phone/verify", {"phone_number": NEW_PHONE, "code": new, "current_code": current},
+                           **bearer(signed_in)).status_code == 200
 
 
 def test_a_taken_number_gets_the_same_code_answer_then_409_once_verified(api_client, signed_in, make_user, sms_outbox,
@@ -119,7 +154,8 @@ def test_a_taken_number_gets_the_same_code_answer_then_409_once_verified(api_cli
     requested = api_client.post("/api/auth/user/phone", {"phone_number": NEW_PHONE}, **bearer(signed_in))
     assert requested.json() == {"success": True, "message": "Verification code sent", "expires_in": 300, "resend_after": 60}
 
-    response = api_client.post("/api/auth/user/phone/verify", {"phone_number": NEW_PHONE, "code": texted_code(NEW_PHONE)},
+    response = api_client.post("/api/auth/user/phone/verify", {"phone_number": NEW_PHONE, "code": texted_code(NEW_PHONE),
+                                                               "current_code": texted_code(user.phone_number)},
                                **bearer(signed_in))
 
     assert (response.status_code, response.json()) == (409, {"detail": "This phone number belongs to another account."})
@@ -153,10 +189,11 @@ def test_phone_change_requests_share_the_codes_cooldown(api_client, signed_in, s
 
 # Deletion
 
-def test_deleting_the_account_refuses_every_token_and_frees_the_number(api_client, signed_in, user, validate, events):
+def test_deleting_the_account_refuses_every_token_and_frees_the_number(api_client, signed_in, user, validate, events,
+                                                                       deletion_code):
     other_device = api_client.post("/api/auth/register", {"phone_number": user.phone_number}).json()["token"]
 
-    response = api_client.delete("/api/auth/user", **bearer(signed_in))
+    response = api_client.delete("/api/auth/user", {"code": deletion_code(signed_in)}, **bearer(signed_in))
 
     assert (response.status_code, response.json()) == (200, {"success": True, "message": "Account deleted"})
     for token in (signed_in, other_device):
@@ -170,14 +207,19 @@ def test_deleting_the_account_refuses_every_token_and_frees_the_number(api_clien
     assert [e["user_id"] for e in events() if e["event"] == "account_deleted"] == [str(user.pk)]
 
 
-def test_with_verification_on_a_stolen_access_token_alone_cannot_delete(api_client, signed_in, user, sms_mode, texted_code):
+@pytest.mark.parametrize("verification", ["off", "sms"])
+def test_a_stolen_access_token_alone_cannot_delete(api_client, signed_in, user, settings, sms_outbox, texted_code,
+                                                   verification):
+    settings.PHONE_VERIFICATION = verification
     refused = api_client.delete("/api/auth/user", **bearer(signed_in))
     assert (refused.status_code, refused.json()) == (400, {"code": ["This field is required."]})
     wrong = api_client.delete("/api/auth/user", {"code": "000000"}, **bearer(signed_in))
     assert wrong.json() == {"detail": "Invalid or expired code"}
     assert User.objects.filter(pk=user.pk).exists()
 
-    api_client.post("/api/auth/otp/request", {"phone_number": user.phone_number})
+    asked = api_client.post("/api/auth/user/code", {"purpose": "delete_account"}, **bearer(signed_in))
+    assert asked.status_code == 200
+    assert "to delete your account" in sms_outbox[-1].body
     response = api_client.delete("/api/auth/user", {"code": texted_code(user.phone_number)}, **bearer(signed_in))
 
     assert response.status_code == 200

@@ -32,11 +32,11 @@ def throttles_off(settings):
 
 @pytest.fixture
 def register(api_client):
-    def register(code=None, phone_number=PHONE, first_name="Ada", **fields):
+    def register(code=None, phone_number=PHONE, first_name="Ada", REMOTE_ADDR="127.0.0.1", **fields):
         body = {"phone_number": phone_number, "first_name": first_name, **fields}
         if code is not None:
             body["code"] = code
-        return api_client.post("/api/auth/register", body)
+        return api_client.post("/api/auth/register", body, REMOTE_ADDR=REMOTE_ADDR)
 
     return register
 
@@ -83,8 +83,17 @@ def test_a_requested_code_is_six_digits_texted_to_the_e164_number(request_code, 
     assert response.status_code == 200
     assert response.json() == SENT
     assert [message.to for message in sms_outbox] == [PHONE]
-    assert re.fullmatch(r"[0-9]{6} is your Kriya verification code\. It expires in 5 min\. Never share it\.",
+    assert re.fullmatch(r"[0-9]{6} is your Kriya code to sign in\. It expires in 5 min\. Never share it\.",
                         sms_outbox[0].body)
+
+
+def test_with_otp_sms_domain_the_text_ends_with_the_domain_bound_line(request_code, sms_outbox, settings):
+    settings.OTP_SMS_DOMAIN = "auth.example.com"
+    request_code()
+
+    code = code_in(sms_outbox[0].body)
+    assert sms_outbox[0].body.startswith(code)
+    assert sms_outbox[0].body.endswith(f"\n\n@auth.example.com #{code}")
 
 
 def test_the_answer_is_the_same_whether_or_not_the_phone_has_an_account(request_code, sms_outbox, make_user):
@@ -127,7 +136,7 @@ def test_the_code_is_stored_only_as_a_keyed_hash(request_code, texted_code, sett
     stored = json.dumps([str(value) for value in row.__dict__.values()])
     assert code not in stored
     key = hashlib.sha256(b"kriya.otp" + settings.OTP_SECRET.encode()).digest()  # Django's salted_hmac
-    assert row.code_hash == hmac.new(key, f"{PHONE}:{code}".encode(), hashlib.sha256).hexdigest()
+    assert row.code_hash == hmac.new(key, f"sign_in:{PHONE}:{code}".encode(), hashlib.sha256).hexdigest()
     assert row.code_hash != hashlib.sha256(f"{PHONE}:{code}".encode()).hexdigest()
 
 
@@ -166,21 +175,43 @@ def test_one_phones_cooldown_does_not_hold_another_phone(request_code, sms_outbo
     assert request_code("+16502530002").status_code == 200
 
 
-def test_at_most_five_codes_per_phone_per_hour(clock, request_code, sms_outbox):
-    for _ in range(5):
-        assert request_code().status_code == 200
+def test_at_most_ten_codes_per_phone_per_hour_from_every_network_together(clock, request_code, sms_outbox):
+    for n in range(10):
+        assert request_code(REMOTE_ADDR=f"203.0.113.{n}").status_code == 200
         clock.shift(60)
 
-    response = request_code()  # an hour after the first code minus 3300 s
+    response = request_code(REMOTE_ADDR="198.51.100.1")  # an hour after the first code minus 3000 s
 
     assert response.status_code == 429
     assert response.json() == {
-        "detail": "Too many codes requested for this phone number. Expected available in 3300 seconds."
+        "detail": "Too many codes requested for this phone number. Expected available in 3000 seconds."
     }
-    assert response["Retry-After"] == "3300"
-    assert len(sms_outbox) == 5
-    clock.shift(3300)
-    assert (request_code().status_code, len(sms_outbox)) == (200, 6)
+    assert response["Retry-After"] == "3000"
+    assert len(sms_outbox) == 10
+    clock.shift(3000)
+    assert (request_code(REMOTE_ADDR="198.51.100.1").status_code, len(sms_outbox)) == (200, 11)
+
+
+def test_a_stranger_uses_up_only_their_networks_share_of_a_phones_codes(clock, request_code, sms_outbox):
+    for _ in range(3):
+        assert request_code(REMOTE_ADDR="203.0.113.7").status_code == 200
+        clock.shift(61)
+
+    refused = request_code(REMOTE_ADDR="203.0.113.7")
+
+    assert refused.status_code == 429
+    assert refused.json()["detail"].startswith("Too many codes requested for this phone number from your network.")
+    assert request_code(REMOTE_ADDR="198.51.100.1").status_code == 200  # the owner still gets a code
+    assert len(sms_outbox) == 4
+
+
+def test_an_ipv6_network_counts_as_one_requester(clock, request_code):
+    for host in range(1, 4):
+        assert request_code(REMOTE_ADDR=f"2001:db8:1:2::{host}").status_code == 200
+        clock.shift(61)
+
+    assert request_code(REMOTE_ADDR="2001:db8:1:2:ffff::9").status_code == 429  # the same /64
+    assert request_code(REMOTE_ADDR="2001:db8:1:3::1").status_code == 200  # another /64
 
 
 def test_a_new_request_replaces_the_previous_code(clock, sms_mode, request_code, texted_code, register):
@@ -280,8 +311,8 @@ def test_a_code_expires_after_otp_ttl_seconds(clock, sms_mode, request_code, tex
 def test_five_wrong_guesses_kill_the_code(clock, sms_mode, request_code, texted_code, register):
     request_code()
     code = texted_code()
-    for _ in range(5):
-        refused = register(wrong(code))
+    for n in range(5):
+        refused = register(wrong(code), REMOTE_ADDR=f"203.0.113.{n}")
         assert (refused.status_code, refused.json()) == (400, INVALID)
 
     response = register(code)
@@ -296,10 +327,23 @@ def test_five_wrong_guesses_kill_the_code(clock, sms_mode, request_code, texted_
 def test_four_wrong_guesses_leave_the_code_usable(sms_mode, request_code, texted_code, register):
     request_code()
     code = texted_code()
-    for _ in range(4):
-        assert register(wrong(code)).status_code == 400
+    for n in range(4):
+        assert register(wrong(code), REMOTE_ADDR=f"203.0.113.{n}").status_code == 400
 
     assert_logged_in(register(code))
+
+
+def test_one_network_may_use_only_three_of_a_codes_five_tries(sms_mode, request_code, texted_code, register):
+    request_code()
+    code = texted_code()
+    for _ in range(3):
+        assert register(wrong(code), REMOTE_ADDR="203.0.113.7").status_code == 400
+
+    refused = register(code, REMOTE_ADDR="203.0.113.7")  # not even compared: the stranger's share is spent
+
+    assert refused.status_code == 429
+    assert refused.json()["detail"].startswith("Too many wrong codes from your network: request a new code.")
+    assert_logged_in(register(code, REMOTE_ADDR="198.51.100.1"))  # the owner's code is still alive
 
 
 def test_a_refused_registration_does_not_use_the_code_up(sms_mode, request_code, texted_code, register):
