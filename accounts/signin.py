@@ -125,29 +125,34 @@ def sign_out_browser(request) -> None:
 # --- codes: the one place each, so that the codes' purpose is added in one spot ---
 
 
-def send_sign_in_code(phone_number: str) -> otp.IssuedCode:
-    """Text a sign-in code, as POST /api/auth/otp/request does. Raises otp.TooManyCodes or sms.SmsError."""
-    return services.request_code(phone_number=phone_number)
+def send_sign_in_code(request, phone_number: str) -> otp.IssuedCode:
+    """Text a sign-in code, as POST /api/auth/otp/request does, in the page's language. Raises otp.TooManyCodes
+    or sms.SmsError."""
+    return services.request_code(phone_number=phone_number, purpose=otp.SIGN_IN,
+                                 requester=services.client_meta(request).requester, language=request.LANGUAGE_CODE)
 
 
-def verify_sign_in_code(phone_number: str, code: str) -> None:
-    """Use the phone's sign-in code up, or raise otp.InvalidCode (a wrong guess stays counted)."""
-    otp.check_code(phone_number=phone_number, code=code)
+def verify_sign_in_code(request, phone_number: str, code: str) -> None:
+    """Use the phone's sign-in code up, or raise otp.InvalidCode (a wrong guess stays counted) or
+    otp.TooManyGuesses."""
+    otp.check_code(phone_number=phone_number, code=code, purpose=otp.SIGN_IN,
+                   requester=services.client_meta(request).requester)
     with transaction.atomic():
-        otp.consume_code(phone_number=phone_number, code=code)
+        otp.consume_code(phone_number=phone_number, code=code, purpose=otp.SIGN_IN)
 
 
-def why_code_failed(phone_number: str) -> str:
+def why_code_failed(phone_number: str, error: otp.InvalidCode) -> str:
     """What to tell a person whose code was refused: expired, no tries left, or how many are left."""
-    row = PhoneVerification.objects.filter(phone_number=phone_number).first()
-    maximum = settings.OTP_MAX_ATTEMPTS
-    if row is None or not row.code_hash:
-        if row is not None and row.attempts >= maximum:
+    left = error.tries_left
+    if left is None:  # there was no live code to compare with: find out why
+        row = PhoneVerification.objects.filter(phone_number=phone_number).first()
+        if row is not None and row.code_hash and row.expires_at <= timezone.now():
+            return _("This code has expired. Request a new code.")
+        if row is not None and row.attempts >= settings.OTP_MAX_ATTEMPTS:
             return _("Too many wrong codes. Request a new code.")
         return _("This code can no longer be used. Request a new code.")
-    if row.expires_at <= timezone.now():
-        return _("This code has expired. Request a new code.")
-    left = maximum - row.attempts
+    if left == 0:
+        return _("Too many wrong codes. Request a new code.")
     return ngettext("That code is not right. You have %(count)d try left.",
                     "That code is not right. You have %(count)d tries left.", left) % {"count": left}
 
@@ -237,7 +242,7 @@ def _send(request, phone: str, template: str, context: dict):
     if wait is not None:
         return _show(request, template, context, error=wait_message(wait), status=429)
     try:
-        issued = send_sign_in_code(phone)
+        issued = send_sign_in_code(request, phone)
     except otp.TooManyCodes as exc:
         metrics.count_throttled("otp_code")
         request.session[PHONE] = phone
@@ -249,8 +254,13 @@ def _send(request, phone: str, template: str, context: dict):
         return _show(request, template, context,
                      error=_("We could not send the text message just now. Please try again in a few minutes."),
                      status=503)
-    metrics.count_otp_send(sent=True)
-    log_event("otp_sent", request=request, phone=issued.phone_number, client="browser")
+    if issued.test_number:
+        log_event("otp_test_number_used", request=request, phone=phone, purpose=issued.purpose, client="browser")
+    elif issued.sent:
+        metrics.count_otp_send(sent=True)
+        log_event("otp_sent", request=request, phone=phone, purpose=issued.purpose, client="browser")
+    else:  # SIGNUP=closed and no account: the same page as if it were sent
+        log_event("otp_not_sent", request=request, phone=phone, reason="signup_closed", client="browser")
     request.session[PHONE] = phone
     request.session[RESEND_AT] = time.time() + issued.resend_after
     return redirect("signin-code")
@@ -284,11 +294,19 @@ def code_page(request):
     if wait is not None:
         return _show(request, "signin/code.html", _code_context(request, phone), error=wait_message(wait), status=429)
     try:
-        verify_sign_in_code(phone, code)
-    except otp.InvalidCode:
+        verify_sign_in_code(request, phone, code)
+    except otp.TooManyGuesses as exc:
+        metrics.count_throttled("otp_guess")
+        log_event("otp_failed", request=request, phone=phone, reason="guesses refused", client="browser")
+        return _show(request, "signin/code.html", _code_context(request, phone), error=wait_message(exc.retry_after),
+                     status=429)
+    except otp.InvalidCode as exc:
         log_event("otp_failed", request=request, phone=phone, reason="invalid code", client="browser")
-        return _show(request, "signin/code.html", _code_context(request, phone), error=why_code_failed(phone))
+        return _show(request, "signin/code.html", _code_context(request, phone), error=why_code_failed(phone, exc))
     user = User.objects.filter(phone_number=phone).first()
+    if user is None and services.signup_closed():  # the answer of a wrong code: who has an account stays unsaid
+        return _show(request, "signin/code.html", _code_context(request, phone),
+                     error=_("This code can no longer be used. Request a new code."))
     if user is None:
         request.session[PROVEN] = [phone, time.time()]
         return redirect("signin-name")
@@ -315,6 +333,9 @@ def name_page(request):
         return _show(request, "signin/name.html", context, error=_("Enter your first name."))
     if len(first_name) > User._meta.get_field("first_name").max_length:
         return _show(request, "signin/name.html", context, error=_("That name is too long."))
+    if services.signup_closed() and not User.objects.filter(phone_number=phone).exists():
+        request.session.pop(PROVEN, None)  # closed since the code was checked
+        return redirect("signin-phone")
     user, created = User.objects.get_or_create(  # a concurrent sign-up of the same number: the first one wins
         phone_number=phone, defaults={"first_name": first_name, "password": make_password(None)})
     if not user.is_active:

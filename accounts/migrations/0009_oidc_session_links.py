@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0007_lean_token_indexes'),
+        ('accounts', '0008_otp_purpose_and_guesses'),
         migrations.swappable_dependency(settings.OAUTH2_PROVIDER_GRANT_MODEL),
     ]
 
