@@ -68,7 +68,9 @@ def page(view):
         patch_vary_headers(response, ["Accept-Language", "Cookie"])
         response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response["X-Frame-Options"] = "DENY"
-        response["Referrer-Policy"] = "no-referrer"  # the authorization request's parameters stay here
+        # The authorization request stays here; same-origin, not no-referrer: with that, Chrome sends Origin: null on
+        # the form posts, which CSRF protection refuses.
+        response["Referrer-Policy"] = "same-origin"
         add_never_cache_headers(response)
         return response
 
