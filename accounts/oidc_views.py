@@ -44,6 +44,11 @@ class AuthorizeView(AuthorizationView):
             return self.error_response(error, application=None)
         return super().handle_no_permission()
 
+    def handle_prompt_login(self):
+        # prompt=login: the person proves the phone again, even with a signed-in browser.
+        self.request.session[signin.REAUTHENTICATE] = True
+        return super().handle_prompt_login()
+
     def create_authorization_response(self, request, scopes, credentials, allow):
         if allow and self.kriya_session is not None:
             credentials["kriya_session_id"] = self.kriya_session.pk

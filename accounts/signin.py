@@ -44,7 +44,8 @@ PHONE = "signin_phone"  # the number a code was texted to
 RESEND_AT = "signin_resend_at"  # epoch seconds from which another code may be requested
 REMEMBER = "signin_remember"
 PROVEN = "signin_proven"  # (phone, epoch seconds): a new number's code was right, its first name is next
-PENDING = (NEXT, PHONE, RESEND_AT, REMEMBER, PROVEN)
+REAUTHENTICATE = "signin_reauthenticate"  # prompt=login: prove the phone again even though signed in
+PENDING = (NEXT, PHONE, RESEND_AT, REMEMBER, PROVEN, REAUTHENTICATE)
 
 DEVICE_NAME = "Browser sign-in"
 # No inline script or style, nothing from elsewhere, never in a frame. (No form-action: after the sign-in
@@ -100,6 +101,9 @@ def sign_in_browser(request, user: User, *, created: bool) -> Session:
     """Start a Kriya session for this browser (listed in GET /api/auth/sessions like any other)."""
     meta = services.client_meta(request)
     tokens = start_session(user=user, ip_address=meta.ip_address, user_agent=meta.user_agent, device_name=DEVICE_NAME)
+    previous = request.session.get(SESSION_ID)  # signed in again (prompt=login): one browser, one session
+    if previous is not None and Session.objects.filter(pk=previous).revoke(reason="signed_in_again"):
+        log_event("session_revoked", request=request, session_id=previous, reason="signed_in_again")
     next_url, remember = request.session.get(NEXT), request.session.get(REMEMBER, False)
     request.session.cycle_key()  # a new cookie value at sign-in: nobody who knew the old one is signed in
     for key in PENDING:
@@ -209,7 +213,7 @@ def _finish(request):
 
 
 def _show(request, template: str, context: dict, *, error: str = "", status: int = 200):
-    return render(request, template, {**context, "error": error}, status=400 if error and status == 200 else status)
+    return render(request, template, {**context, "message": error}, status=400 if error and status == 200 else status)
 
 
 @page
@@ -218,7 +222,7 @@ def phone_page(request):
     if (next_url := _safe_next(request, request.GET.get("next"))) is not None:
         request.session[NEXT] = next_url
     signed_in = current_session(request)
-    if signed_in is not None:
+    if signed_in is not None and not request.session.get(REAUTHENTICATE):
         if request.method == "GET" and request.session.get(NEXT):
             return _finish(request)
         return render(request, "signin/signed_in.html", {"kriya_session": signed_in})

@@ -293,3 +293,23 @@ def test_a_person_typing_slowly_is_not_rushed(rp, sms_outbox):
         response = browser.post("/signin/name", {"first_name": "Asha"})
 
     assert response.headers["Location"].startswith("/oauth/authorize")
+
+
+def test_prompt_login_asks_for_the_phone_again_and_replaces_the_browsers_session(sign_in, rp, sms_outbox):
+    browser = Client()
+    sign_in(browser, rp.authorize_path()[0])
+    first = Session.objects.get()
+
+    response = browser.get(rp.authorize_path(prompt="login")[0])
+    assert response.status_code == 302 and response.headers["Location"].startswith("/signin")
+    page = browser.get(response.headers["Location"])
+    assert 'id="phone"' in page.content.decode()  # the phone form, not "you are signed in"
+    with time_machine.travel(timezone.now() + timedelta(seconds=61)):  # past the resend cooldown
+        assert browser.post("/signin", {"phone": PHONE}).headers["Location"] == "/signin/code"
+        done = browser.post("/signin/code", {"code": code_in(sms_outbox[-1].body)})
+        params = callback_params(browser.get(done.headers["Location"]))
+
+    assert "code" in params
+    first.refresh_from_db()
+    assert first.revoked_reason == "signed_in_again"
+    assert Session.objects.live().count() == 1
