@@ -88,7 +88,8 @@ def current_session(request) -> Session | None:
         return None
     session = Session.objects.live().select_related("user").filter(pk=session_id).first()
     if session is None or not session.user.is_active:
-        request.session.flush()
+        for key in (SESSION_ID, PHONE_VERIFIED):  # signed out; a sign-in under way (its next page) carries on
+            request.session.pop(key, None)
         return None
     return session
 

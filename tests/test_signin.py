@@ -313,3 +313,17 @@ def test_prompt_login_asks_for_the_phone_again_and_replaces_the_browsers_session
     first.refresh_from_db()
     assert first.revoked_reason == "signed_in_again"
     assert Session.objects.live().count() == 1
+
+
+def test_a_browser_whose_session_was_revoked_keeps_the_way_back_to_the_relying_party(sign_in, rp, sms_outbox):
+    browser = Client()
+    sign_in(browser, rp.authorize_path()[0])
+    Session.objects.all().revoke(reason="user_revoked")
+    path, _ = rp.authorize_path()
+
+    assert browser.get("/signin", {"next": path}).status_code == 200
+    with time_machine.travel(timezone.now() + timedelta(seconds=61)):
+        browser.post("/signin", {"phone": PHONE})
+        done = browser.post("/signin/code", {"code": code_in(sms_outbox[-1].body)})
+
+    assert done.headers["Location"] == path
