@@ -129,6 +129,25 @@ def decode_token(token: str) -> dict:
     """Verify signature, algorithm, issuer, expiry and claims; return the payload."""
     if len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken("Token is malformed")
+    payload = _decode(token)
+    check_lifetime(payload)
+    return payload
+
+
+def check_lifetime(payload: dict) -> None:
+    """exp and iat as Kriya issues them: whole seconds, at most TOKEN_EXPIRY_HOURS apart.
+
+    PyJWT accepts any value int() takes ("1700000000", 1.7e9); a validly signed token must not carry one
+    into arithmetic (validate-token's max-age), nor live longer than the service would ever issue it for.
+    """
+    for claim in ("exp", "iat"):
+        if type(payload[claim]) is not int:  # not bool, float or str
+            raise InvalidToken(f"Token has an invalid '{claim}' claim")
+    if payload["exp"] - payload["iat"] > settings.TOKEN_EXPIRY_HOURS * 3600:
+        raise InvalidToken("Token lifetime is longer than allowed")
+
+
+def _decode(token: str) -> dict:
     try:
         return jwt.decode(
             token,

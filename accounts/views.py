@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from . import metrics, otp, revocations, services, sessions, sms
 from .authentication import TokenAuthentication
+from .caching import NO_STORE, PrivateAPIView
 from .events import log_event, mask_phone
 from .models import Session
 from .permissions import HasPlaneAPIKey, may_read_metrics
@@ -78,8 +79,8 @@ from .throttling import (
 )
 from .tokens import InvalidToken, verify_token
 
-NO_STORE = {"Cache-Control": "no-store"}
-TOKEN_QUERY = OpenApiParameter("token", str, description="The user's JWT, instead of an Authorization: Bearer header")
+TOKEN_QUERY = OpenApiParameter("token", str, description="The user's JWT, instead of an Authorization: Bearer header "
+                               "(as the earlier service accepted it; the header keeps it out of logs and history)")
 
 
 class StaffAccount(APIException):
@@ -98,7 +99,7 @@ class SignupClosed(APIException):
 STAFF_FORBIDDEN = ("A staff account", {"detail": StaffAccount.default_detail})
 
 
-class RegisterView(APIView):
+class RegisterView(PrivateAPIView):
     authentication_classes = []  # a stale Authorization header must not block login
     permission_classes = [AllowAny]
     throttle_classes = [RegisterIPThrottle, RegisterPhoneThrottle]
@@ -169,7 +170,7 @@ class ValidateTokenView(APIView):
                         headers={"Cache-Control": f"private, max-age={max_age}"})
 
 
-class RevocationFeedView(APIView):
+class RevocationFeedView(PrivateAPIView):
     """Revocations in commit order, for relying parties that cache validations; X-API-Key, like validate-token."""
 
     authentication_classes = []
@@ -200,8 +201,9 @@ class Gone(APIException):
     default_code = "cursor_expired"
 
 
-class UserView(APIView):
+class UserView(PrivateAPIView):
     authentication_classes = [TokenAuthentication]
+    query_token_methods = ("GET",)  # the earlier service's clients; PATCH and DELETE take the header only
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
 
@@ -257,7 +259,7 @@ class UserView(APIView):
         return Response({"success": True, "message": "Account deleted"})
 
 
-class PhoneChangeView(APIView):
+class PhoneChangeView(PrivateAPIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle, AccountIPThrottle, OtpIPThrottle, OtpPhoneThrottle]
@@ -290,7 +292,7 @@ class PhoneChangeView(APIView):
         return response
 
 
-class PhoneVerifyView(APIView):
+class PhoneVerifyView(PrivateAPIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle, AccountIPThrottle]
@@ -331,7 +333,7 @@ class PhoneTaken(APIException):
     default_code = "phone_taken"
 
 
-class AccountCodeView(APIView):
+class AccountCodeView(PrivateAPIView):
     """A code to the account's own number for an action that needs one (deleting the account)."""
 
     authentication_classes = [TokenAuthentication]
@@ -358,8 +360,9 @@ class AccountCodeView(APIView):
                                                                 requester=requester))
 
 
-class LogoutView(APIView):
+class LogoutView(PrivateAPIView):
     authentication_classes = [TokenAuthentication]
+    query_token_methods = ("DELETE",)  # the earlier service's clients log out so
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
 
@@ -391,7 +394,7 @@ class InvalidRefreshToken(APIException):
     default_code = "invalid_refresh_token"
 
 
-class TokenRefreshView(APIView):
+class TokenRefreshView(PrivateAPIView):
     authentication_classes = []  # the refresh token is the credential
     permission_classes = [AllowAny]
     throttle_classes = [RefreshIPThrottle, RefreshSessionThrottle]
@@ -419,13 +422,12 @@ class TokenRefreshView(APIView):
         return Response(RefreshResponseSerializer.body(tokens, "Token refreshed"))
 
 
-class SessionListView(APIView):
+class SessionListView(PrivateAPIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
 
-    @extend_schema(parameters=[TOKEN_QUERY],
-                   responses={200: OpenApiResponse(SessionListSerializer, description="The live sessions"), **error_responses(401)},
+    @extend_schema(responses={200: OpenApiResponse(SessionListSerializer, description="The live sessions"), **error_responses(401)},
                    examples=SESSIONS_EXAMPLES, tags=["Users"], summary="The user's live sessions, newest first")
     def get(self, request):
         current = request.auth.session_id
@@ -433,13 +435,12 @@ class SessionListView(APIView):
         return Response({"sessions": SessionSerializer(rows, many=True).data})
 
 
-class SessionDetailView(APIView):
+class SessionDetailView(PrivateAPIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserThrottle]
 
-    @extend_schema(parameters=[TOKEN_QUERY],
-                   responses={200: OpenApiResponse(MessageSerializer, description="The session is revoked"),
+    @extend_schema(responses={200: OpenApiResponse(MessageSerializer, description="The session is revoked"),
                               **error_responses(401, 404)},
                    examples=SESSION_REVOKED_EXAMPLES, tags=["Users"],
                    summary="Sign one of the user's devices out: its access and refresh tokens stop working")
@@ -457,7 +458,7 @@ class SmsUnavailable(APIException):
     default_code = "sms_unavailable"
 
 
-class OtpRequestView(APIView):
+class OtpRequestView(PrivateAPIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = [OtpIPThrottle, OtpPhoneThrottle]

@@ -15,11 +15,15 @@ from pathlib import Path
 from tests.servers import REPO, call, free_port, gunicorn, stop, wait_for_port
 
 NGINX_CONF = REPO / "deploy" / "nginx.conf"
+KRIYA_ACCESS_LOG = "/var/log/nginx/kriya.access.log"
 
 
-def render_nginx_conf(*, port: int, http_port: int, public: str, plane: str) -> str:
-    """deploy/nginx.conf as shipped, listening on loopback ports without TLS, proxying to the given pools."""
+def render_nginx_conf(*, port: int, http_port: int, public: str, plane: str, access_log: Path) -> str:
+    """deploy/nginx.conf as shipped, listening on loopback ports without TLS, proxying to the given pools, its
+    access log written to access_log."""
     text = NGINX_CONF.read_text()
+    assert text.count(KRIYA_ACCESS_LOG) == 2, f"deploy/nginx.conf no longer logs to {KRIYA_ACCESS_LOG} in both servers"
+    text = text.replace(KRIYA_ACCESS_LOG, str(access_log))
     substitutions = [
         ("listen 443 ssl;", f"listen 127.0.0.1:{port};"),
         ("listen 80;", f"listen 127.0.0.1:{http_port};"),
@@ -39,7 +43,8 @@ def nginx(nginx_path: str, workdir: Path, *, public: str, plane: str):
     """Run nginx (its own prefix, no root needed) with deploy/nginx.conf; yield its base URL."""
     workdir.mkdir(parents=True, exist_ok=True)
     port, http_port = free_port(), free_port()
-    (workdir / "kriya.conf").write_text(render_nginx_conf(port=port, http_port=http_port, public=public, plane=plane))
+    (workdir / "kriya.conf").write_text(render_nginx_conf(port=port, http_port=http_port, public=public, plane=plane,
+                                                          access_log=workdir / "kriya.access.log"))
     temp = "\n".join(f"    {kind}_temp_path {workdir / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     (workdir / "nginx.conf").write_text(f"""
 daemon off;
@@ -49,7 +54,7 @@ pid {workdir / 'nginx.pid'};
 error_log {workdir / 'error.log'} warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log {workdir / 'access.log'};
+    access_log {workdir / 'access.log'} combined;  # as Debian's /etc/nginx/nginx.conf: every request line whole
 {temp}
     include {workdir / 'kriya.conf'};
 }}

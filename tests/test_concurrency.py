@@ -128,12 +128,15 @@ def test_users_racing_to_claim_one_new_number_leave_exactly_one_winner(live_serv
     # number's unique index stands behind that. Exactly one account moves; the others change nothing.
     racers = [make_user() for _ in range(10)]
     tokens = [call(f"{live_server.url}/api/auth/register", "POST", {"phone_number": u.phone_number})[1]["token"] for u in racers]
-    code = otp.create_code(phone_number="+16502530999").code
+    code = otp.create_code(phone_number="+16502530999", purpose=otp.PHONE_CHANGE_NEW).code
+    current = {u.phone_number: otp.create_code(phone_number=u.phone_number, purpose=otp.PHONE_CHANGE_OLD).code
+               for u in racers}  # each racer also proves its own number
 
     answers = all_at_once(
-        lambda token: call(f"{live_server.url}/api/auth/user/phone/verify", "POST",
-                           {"phone_number": "+16502530999", "code": code}, {"Authorization": f"Bearer {token}"}),
-        tokens,
+        lambda pair: call(f"{live_server.url}/api/auth/user/phone/verify", "POST",
+                          {"phone_number": "+16502530999", "code": code, "current_code": current[pair[0].phone_number]},
+                          {"Authorization": f"Bearer {pair[1]}"}),
+        list(zip(racers, tokens)),
     )
 
     statuses = sorted(status for status, _ in answers)

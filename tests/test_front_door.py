@@ -5,6 +5,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -22,10 +23,16 @@ def sqlite_env(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def front_door(sqlite_env, tmp_path_factory):
+def front_door_dir(tmp_path_factory):
+    """Where the front door's files go: nginx/access.log (Debian's, combined) and nginx/kriya.access.log."""
+    return tmp_path_factory.mktemp("front")
+
+
+@pytest.fixture(scope="module")
+def front_door(sqlite_env, front_door_dir):
     """One nginx and two gunicorn pools for the module: starting them takes seconds."""
     nginx = require_program("nginx")
-    with chaos.front_door(nginx, sqlite_env, tmp_path_factory.mktemp("front")) as base:
+    with chaos.front_door(nginx, sqlite_env, front_door_dir) as base:
         yield base
 
 
@@ -44,7 +51,8 @@ def raw(base: str, data: bytes) -> tuple[int, dict, bytes]:
 
 def test_nginx_accepts_the_shipped_configuration(tmp_path):
     nginx = require_program("nginx")
-    conf = chaos.render_nginx_conf(port=free_port(), http_port=free_port(), public="127.0.0.1:1", plane="127.0.0.1:2")
+    conf = chaos.render_nginx_conf(port=free_port(), http_port=free_port(), public="127.0.0.1:1", plane="127.0.0.1:2",
+                                   access_log=tmp_path / "kriya.access.log")
     (tmp_path / "kriya.conf").write_text(conf)
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; events {{}} http {{ include {tmp_path}/kriya.conf; }}")
@@ -82,6 +90,61 @@ def test_kriyas_own_error_answers_pass_through_nginx_unchanged(front_door):
 
     status, _, body = call(front_door, "POST", "/api/auth/validate-token", b"{}", {"X-API-Key": "wrong"})
     assert (status, json.loads(body)) == (403, {"detail": "Invalid API key"})
+
+
+def logs_once_written(directory, line: str, timeout: float = 5.0) -> dict[str, str]:
+    """The text of nginx's two access logs, once line is in Kriya's (nginx writes it after answering)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        logs = {name: (directory / name).read_text() for name in ("access.log", "kriya.access.log")}
+        if line in logs["kriya.access.log"] or time.monotonic() > deadline:
+            return logs
+        time.sleep(0.05)
+
+
+def test_no_token_sent_in_a_url_reaches_nginxs_access_logs(front_door, front_door_dir):
+    token = json.loads(chaos.register(front_door, phone="+16502530077")[2])["token"]
+
+    assert call(front_door, "GET", f"/api/auth/user?token={token}")[0] == 200
+    referer = {"Referer": f"https://app/?token={token}"}
+    assert call(front_door, "GET", f"/api/auth/user/?x=1&token={token}", headers=referer)[0] == 200
+    assert call(front_door, "PATCH", f"/api/auth/user?token={token}", b'{"first_name": "Eve"}')[0] == 400  # refused
+    assert call(front_door, "DELETE", f"/api/auth/logout?token={token}")[0] == 200
+    with socket.create_connection(("127.0.0.1", int(front_door.rsplit(":", 1)[1])), timeout=10) as sock:
+        sock.sendall(f"POST /api/auth/register?token={token} HTTP/1.1\r\nHost: x\r\nContent-Length: 70000\r\n\r\n"
+                     .encode())
+        assert sock.recv(12) == b"HTTP/1.1 413"  # answered by nginx itself, through error_page
+
+    logs = logs_once_written(front_door_dir / "nginx", '"POST /api/auth/register HTTP/1.1" 413')
+    kriya = logs["kriya.access.log"]
+    # The log is on and names each request's method, path and status, nginx's own answers included.
+    for line in ('"GET /api/auth/user HTTP/1.1" 200', '"GET /api/auth/user/ HTTP/1.1" 200',
+                 '"PATCH /api/auth/user HTTP/1.1" 400', '"DELETE /api/auth/logout HTTP/1.1" 200',
+                 '"POST /api/auth/register HTTP/1.1" 413'):
+        assert line in kriya
+    for name, text in logs.items():
+        for secret in (token, token.split(".")[1], token.split(".")[2], "token="):
+            assert secret not in text, (name, secret)
+
+
+def test_without_its_own_access_log_the_token_lands_in_debians(sqlite_env, tmp_path, monkeypatch):
+    """The check above can fail: without its access_log lines, deploy/nginx.conf leaves Debian's log in charge."""
+    nginx = require_program("nginx")
+    shipped = chaos.NGINX_CONF.read_text()
+    directive = f"access_log {chaos.KRIYA_ACCESS_LOG} kriya_no_query;"
+    assert shipped.count(directive) == 2
+    stripped = tmp_path / "nginx-without-log.conf"
+    stripped.write_text(shipped.replace(directive, f"# removed: {chaos.KRIYA_ACCESS_LOG}"))
+    monkeypatch.setattr(chaos, "NGINX_CONF", stripped)
+    dead = f"127.0.0.1:{free_port()}"
+
+    with chaos.nginx(nginx, tmp_path / "nginx", public=dead, plane=dead) as base:
+        assert call(base, "GET", "/api/auth/user?token=eyJ.stolen.token")[0] == 502
+
+    deadline = time.monotonic() + 5
+    while "eyJ.stolen.token" not in (tmp_path / "nginx" / "access.log").read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert '"GET /api/auth/user?token=eyJ.stolen.token HTTP/1.1" 502' in (tmp_path / "nginx" / "access.log").read_text()
 
 
 def test_a_chunked_body_reaches_kriya_through_nginx(front_door):

@@ -138,3 +138,15 @@ def test_other_methods_are_a_405(api_client, user, method):
 
     assert response.status_code == 405
     assert response.json() == {"detail": f'Method "{method.upper()}" not allowed.'}
+
+
+@pytest.mark.parametrize(("claims", "detail"), [
+    ({"exp": "9999999999"}, "Token has an invalid 'exp' claim"),
+    ({"iat": 1.5}, "Token has an invalid 'iat' claim"),
+    ({"iat": 0}, "Token lifetime is longer than allowed"),
+])
+def test_a_token_whose_times_are_not_as_kriya_issues_them_is_a_401(api_client, user, forge_token, claims, detail):
+    response = api_client.get("/api/auth/user", HTTP_AUTHORIZATION=f"Bearer {forge_token(user, **claims)}")
+
+    assert (response.status_code, response.json()) == (401, {"detail": detail})
+    assert response["WWW-Authenticate"] == CHALLENGE

@@ -2,6 +2,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from datetime import timedelta
 
@@ -207,6 +208,50 @@ def test_a_user_id_that_is_not_a_uuid_is_not_valid(validate, user, forge_token, 
 @pytest.mark.parametrize("version", ["0", 0.0, False, [0], {"v": 0}])
 def test_a_token_version_that_is_not_an_integer_is_not_valid(validate, user, forge_token, version):
     assert validate(forge_token(user, token_version=version)).json() == invalid("Token has an invalid 'token_version' claim")
+
+
+NOW = int(time.time())
+
+
+@pytest.mark.parametrize(("claims", "claim"), [
+    ({"exp": str(NOW + 3600), "iat": NOW}, "exp"),  # a 500 before: the str reached max-age's arithmetic
+    ({"exp": float(NOW + 3600), "iat": NOW}, "exp"),
+    ({"exp": NOW + 3600.5, "iat": NOW}, "exp"),
+    ({"exp": NOW + 3600, "iat": str(NOW)}, "iat"),
+    ({"exp": NOW + 3600, "iat": float(NOW)}, "iat"),
+    ({"exp": NOW + 3600, "iat": True}, "iat"),
+])
+def test_exp_and_iat_that_are_not_integers_are_not_valid(validate, user, forge_token, claims, claim):
+    response = validate(forge_token(user, **claims))
+
+    assert (response.status_code, response.json()) == (200, invalid(f"Token has an invalid '{claim}' claim"))
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_a_token_may_live_exactly_as_long_as_the_configured_lifetime(settings, validate, user, forge_token):
+    settings.TOKEN_EXPIRY_HOURS = 2
+    now = int(time.time())
+
+    assert validate(forge_token(user, iat=now, exp=now + 2 * 3600)).json()["valid"] is True
+
+
+@pytest.mark.parametrize("lifetime", [2 * 3600 + 1, 10 * 365 * 86400, 10**30])
+def test_a_token_that_lives_longer_than_the_configured_lifetime_is_not_valid(settings, validate, user, forge_token,
+                                                                               lifetime):
+    settings.TOKEN_EXPIRY_HOURS = 2
+    now = int(time.time())
+
+    response = validate(forge_token(user, iat=now, exp=now + lifetime))
+
+    assert (response.status_code, response.json()) == (200, invalid("Token lifetime is longer than allowed"))
+
+
+def test_a_token_issued_long_ago_cannot_stretch_its_lifetime(settings, validate, user, forge_token):
+    now = int(time.time())
+
+    response = validate(forge_token(user, iat=now - 10 * 86400, exp=now + 3600))
+
+    assert response.json() == invalid("Token lifetime is longer than allowed")
 
 
 def test_a_token_for_an_unknown_user_is_not_valid(validate, user, forge_token):
