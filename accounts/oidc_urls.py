@@ -5,6 +5,7 @@ import json
 from django.urls import re_path
 from oauth2_provider import views as dot
 
+from .caching import NO_STORE
 from .oidc_views import AuthorizeView, EndSessionView
 
 app_name = "oauth2_provider"
@@ -30,12 +31,22 @@ class DiscoveryView(dot.ConnectDiscoveryInfoView):
         return response
 
 
+class UserInfoView(dot.UserInfoView):
+    """The person's claims: personal data, which no cache may keep (like the API's account answers)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        for header, value in NO_STORE.items():
+            response[header] = value
+        return response
+
+
 urlpatterns = [
     re_path(r"^\.well-known/openid-configuration/?$", DiscoveryView.as_view(), name="oidc-connect-discovery-info"),
     re_path(r"^oauth/jwks/?$", dot.JwksInfoView.as_view(), name="jwks-info"),
     re_path(r"^oauth/authorize/?$", AuthorizeView.as_view(), name="authorize"),
     re_path(r"^oauth/token/?$", dot.TokenView.as_view(), name="token"),
-    re_path(r"^oauth/userinfo/?$", dot.UserInfoView.as_view(), name="user-info"),
+    re_path(r"^oauth/userinfo/?$", UserInfoView.as_view(), name="user-info"),
     re_path(r"^oauth/revoke/?$", dot.RevokeTokenView.as_view(), name="revoke-token"),
     re_path(r"^oauth/logout/?$", EndSessionView.as_view(), name="rp-initiated-logout"),
 ]

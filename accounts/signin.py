@@ -73,6 +73,7 @@ def page(view):
         # the form posts, which CSRF protection refuses.
         response["Referrer-Policy"] = "same-origin"
         add_never_cache_headers(response)
+        response["Pragma"] = "no-cache"
         return response
 
     return wrapped

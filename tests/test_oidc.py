@@ -95,6 +95,7 @@ def test_a_new_number_signs_in_and_the_id_token_carries_kriya_claims(sign_in, rp
     userinfo = Client().get("/oauth/userinfo", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}")
     assert userinfo.status_code == 200
     assert userinfo.json()["sub"] == str(user.pk) and userinfo.json()["phone_number"] == "+919876543210"
+    assert userinfo.headers["Cache-Control"] == "no-store" and response.headers["Cache-Control"] == "no-store"
 
 
 def test_scopes_decide_the_claims_and_email_is_never_verified(sign_in, make_user, make_rp):
