@@ -69,9 +69,6 @@ class KriyaOAuth2Validator(OAuth2Validator):
         # prompt=none cannot show the consent screen: only a first-party client may skip it.
         return bool(request.client.skip_authorization)
 
-    def get_code_challenge_method(self, code, request):
-        return super().get_code_challenge_method(code, request) or "S256"
-
     # --- the Kriya session behind the code and the tokens ---
 
     def _create_authorization_code(self, request, code, expires=None):

@@ -396,6 +396,9 @@ OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": OIDC_ACCESS_TOKEN_SECONDS,
     "ID_TOKEN_EXPIRE_SECONDS": OIDC_ID_TOKEN_SECONDS,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,  # a replayed refresh token ends its whole family
+    # Unused this long after its access token expired, a refresh token is dead, like a Kriya session's (and
+    # `manage.py cleartokens` may delete it); it never outlives its Kriya session anyway (accounts/oidc.py).
+    "REFRESH_TOKEN_EXPIRE_SECONDS": REFRESH_TOKEN_IDLE_DAYS * 86400,
     "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
     "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,  # with an id_token_hint of the signed-in person
     "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,

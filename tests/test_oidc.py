@@ -169,7 +169,8 @@ def test_an_authorization_request_without_pkce_or_with_plain_is_refused(rp, sign
     browser = Client()
     sign_in(browser, rp.authorize_path()[0])  # signed in: the refusal is the request's, not the sign-in's
 
-    for extra in ({"code_challenge": None, "code_challenge_method": None}, {"code_challenge_method": "plain"}):
+    for extra in ({"code_challenge": None, "code_challenge_method": None}, {"code_challenge_method": "plain"},
+                  {"code_challenge_method": None}):  # no method means plain (RFC 7636 4.3)
         path, _ = rp.authorize_path(**extra)
         response = browser.get(path)
         assert response.status_code == 302
@@ -417,3 +418,17 @@ def test_after_a_key_rotation_tokens_signed_with_the_previous_key_still_verify(s
     assert [key["kid"] for key in jwks] == [new_kid, old_kid]
     assert id_token_claims(old_tokens, rp)["sid"] == id_token_claims(new_tokens, rp)["sid"]
     assert all(set(key) == {"alg", "use", "kid", "kty", "n", "e"} for key in jwks)
+
+
+def test_staff_register_clients_in_the_admin_in_kriyas_words(rp):
+    staff = User.objects.create_superuser("+16502530009", password="a-strong-pass-for-the-test-1", first_name="Admin")
+    browser = Client()
+    browser.force_login(staff)
+
+    index = browser.get("/admin/").content.decode()
+    form = browser.get("/admin/oauth2_provider/application/add/").content.decode()
+    listing = browser.get("/admin/oauth2_provider/application/").content.decode()
+
+    assert "Sign in with Kriya (OpenID Connect)" in index and "Django" not in index
+    assert "First-party client" in form and "ID token signature" in form
+    assert rp.client_id in listing
