@@ -10,6 +10,7 @@ import json
 import pytest
 import requests
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from accounts.models import Session, User
 from accounts.tokens import issue_token
@@ -50,6 +51,12 @@ class Journey(Page):
     def submit(self, css="main form button[type=submit]"):
         self.click(css)
 
+    def until(self, condition, timeout=5):
+        WebDriverWait(self.driver, timeout).until(lambda driver: condition())
+
+    def focused(self, attribute):
+        return self.driver.switch_to.active_element.get_attribute(attribute)
+
     def error(self):
         try:
             return self.wait_for("#error-text").text
@@ -68,18 +75,18 @@ def test_a_person_signs_in_with_their_phone_from_a_relying_party_and_signs_out(
     # The relying party sends the browser to Kriya's phone page.
     page.go(f"{relying_party.base}/plane/login")
     page.wait_for("#phone")
-    assert browser.switch_to.active_element.get_attribute("id") == "phone"  # focus where the typing goes
+    page.until(lambda: page.focused("id") == "phone")  # focus where the typing goes
     page.shots("1-phone")
     page.fill("#phone", "12")
     page.submit()
     assert page.error() == "Enter a valid phone number."
-    assert browser.switch_to.active_element.get_attribute("aria-invalid") == "true"
+    page.until(lambda: page.focused("aria-invalid") == "true")  # on the field to fix
     page.shots("2-phone-error")
 
     page.fill("#phone", "098765 43210")  # as people in India write it: the default region fills in +91
     page.submit()
     page.wait_for("#code")
-    assert page.wait_for("#resend").get_attribute("disabled") == "true"  # the countdown runs
+    page.until(lambda: page.wait_for("#resend").get_attribute("disabled") == "true")  # the countdown runs
     page.shots("3-code")
     code = code_in(provider.texts()[-1])
     page.fill("#code", "000000" if code != "000000" else "111111")

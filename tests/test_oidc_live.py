@@ -57,7 +57,9 @@ def kriya(transactional_db, tmp_path, provider, settings, monkeypatch):
     env = production_env(DATABASE_URL=url, OIDC_RSA_PRIVATE_KEY=signing_key(), OIDC_ALLOW_HTTP_REDIRECT_URIS="True",
                          SMS_BACKEND="webhook", SMS_WEBHOOK_URL=provider.url + "/sms", SMS_WEBHOOK_SECRET="s" * 32,
                          OTP_MAX_ATTEMPTS_PER_REQUESTER="5", JWT_SECRET_KEY=settings.JWT_SECRET_KEY,
-                         PLANE_API_KEY=settings.PLANE_API_KEYS[0])
+                         PLANE_API_KEY=settings.PLANE_API_KEYS[0],
+                         # Threads, as the public pool runs: Chromium's idle preconnections would hold sync workers.
+                         GUNICORN_THREADS="4")
     with gunicorn(env, tmp_path / "kriya.log", workers=2) as base:
         yield base
     oauth2_settings.reload()
