@@ -8,7 +8,7 @@ import uuid
 
 from django.contrib.auth.models import AnonymousUser
 from django.utils.decorators import method_decorator
-from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.exceptions import InvalidIDTokenError, OAuthToolkitError
 from oauth2_provider.views import AuthorizationView, RPInitiatedLogoutView
 from oauth2_provider.views.oidc import _load_id_token
 
@@ -75,7 +75,10 @@ class EndSessionView(RPInitiatedLogoutView):
         return super().dispatch(request, *args, **kwargs)
 
     def validate_logout_request_user(self, id_token_hint, client_id):
-        id_token = super().validate_logout_request_user(id_token_hint, client_id)
+        try:
+            id_token = super().validate_logout_request_user(id_token_hint, client_id)
+        except (ValueError, TypeError, AttributeError):  # a hint whose parts are not JSON: not one of our tokens
+            raise InvalidIDTokenError() from None
         if id_token is not None:
             _, claims = _load_id_token(id_token_hint)
             try:

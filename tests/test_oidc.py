@@ -432,3 +432,35 @@ def test_staff_register_clients_in_the_admin_in_kriyas_words(rp):
     assert "Sign in with Kriya (OpenID Connect)" in index and "Django" not in index
     assert "First-party client" in form and "ID token signature" in form
     assert rp.client_id in listing
+
+
+def b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(("method", "path", "data"), [
+    ("get", "/oauth/authorize", {}),
+    ("get", "/oauth/authorize", {"client_id": "x" * 5000, "response_type": "code"}),
+    ("get", "/oauth/authorize", {"response_type": "code", "client_id": "nope", "redirect_uri": "javascript:alert(1)"}),
+    ("post", "/oauth/token", {}),
+    ("post", "/oauth/token", {"grant_type": "authorization_code", "code": "nope", "client_id": "nope"}),
+    ("post", "/oauth/token", {"grant_type": "refresh_token", "refresh_token": "\x00" * 10}),
+    ("post", "/oauth/revoke", {"token": "nope"}),
+    ("get", "/oauth/userinfo", {}),
+    ("get", "/oauth/logout", {"id_token_hint": "garbage"}),
+    ("get", "/oauth/logout", {"id_token_hint": "a.b.c"}),
+    ("get", "/oauth/logout", {"id_token_hint": f"{b64(b'{}')}.{b64(b'not json')}.{b64(b'sig')}"}),
+    ("get", "/oauth/logout", {"id_token_hint": b64(b'{"alg":"none"}') + "." + b64(b"[1]") + "."}),
+    ("get", "/oauth/logout", {"post_logout_redirect_uri": "https://evil.example/"}),
+    ("get", "/signin/code", {}),
+    ("post", "/signin/code", {"code": "123456"}),
+    ("post", "/signin", {"phone": "+" + "9" * 5000}),
+])
+def test_malformed_requests_get_an_answer_never_a_500(rp, method, path, data):
+    client = Client(raise_request_exception=False)
+
+    response = getattr(client, method)(path, data, HTTP_AUTHORIZATION="Bearer nope" if "userinfo" in path else "")
+
+    assert response.status_code < 500, response.content[:300]
