@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.shortcuts import render
 
+from . import dashboard
 from .adminforms import PhoneLoginForm
 
 
@@ -14,6 +15,9 @@ class KriyaAdminSite(admin.AdminSite):
     site_url = "/docs"  # "View site": Kriya has no site of its own, its API docs are the front page
     login_form = PhoneLoginForm
     enable_nav_sidebar = False  # its 300 px are what the users and token lists need at 1400 px
+
+    def index(self, request, extra_context=None):
+        return super().index(request, {**dashboard.context(), **(extra_context or {})})  # the front page's charts
 
     def login(self, request, extra_context=None):
         response = super().login(request, extra_context)

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from . import sms, throttling
+from . import captcha, sms, throttling
 
 ALLOWED_JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 MIN_SECRET_KEY_LENGTH = 50  # Django's own check --deploy threshold
@@ -73,7 +73,8 @@ def check_startup(app_configs, **kwargs):
 
 
 DEVELOPMENT_SMS_BACKENDS = ("console", "locmem", "accounts.sms.ConsoleBackend", "accounts.sms.LocmemBackend")
-THROTTLE_SCOPES = ("register_ip", "register_phone", "otp_ip", "otp_phone", "user", "refresh_ip", "refresh_session", "account_ip")
+THROTTLE_SCOPES = ("register_ip", "register_phone", "otp_ip", "otp_phone", "otp_country", "otp_prefix", "user", "refresh_ip",
+                   "refresh_session", "account_ip")
 _RATE = re.compile(r"^[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 
@@ -103,7 +104,7 @@ def phone_verification_errors() -> list[tuple[str, str]]:
             problems.append(("kriya.E024", f"THROTTLE_RATES: unknown scope {scope!r} (known: {', '.join(THROTTLE_SCOPES)})."))
         elif rate.strip().lower() not in throttling.DISABLED and not _RATE.match(rate.strip()):
             problems.append(("kriya.E024", f"THROTTLE_RATES: {scope}={rate!r} is not a rate like 10/min or none."))
-    unknown = [region for region in settings.OTP_ALLOWED_REGIONS if region not in phonenumbers.SUPPORTED_REGIONS]
+    unknown = [region for region in settings.OTP_ALLOWED_REGIONS if region != "*" and region not in phonenumbers.SUPPORTED_REGIONS]
     if unknown:
         problems.append(("kriya.E025", f"OTP_ALLOWED_REGIONS: unknown region code(s) {', '.join(unknown)} (e.g. IN, US)."))
     if settings.OTP_SECRET and len(settings.OTP_SECRET) < MIN_JWT_SECRET_LENGTH:
@@ -119,10 +120,24 @@ def phone_verification_errors() -> list[tuple[str, str]]:
                           ("OTP_TTL_SECONDS", 1), ("OTP_MAX_ATTEMPTS", 1), ("OTP_MAX_PER_HOUR", 1),
                           ("OTP_RESEND_SECONDS", 0), ("SMS_TIMEOUT_SECONDS", 0.1), ("REFRESH_TOKEN_IDLE_DAYS", 1),
                           ("SESSION_MAX_DAYS", 1), ("REFRESH_REUSE_SECONDS", 0), ("VALIDATION_CACHE_SECONDS", 0),
-                          ("REVOCATION_RETENTION_DAYS", 1)):
+                          ("REVOCATION_RETENTION_DAYS", 1), ("OTP_PREFIX_DIGITS", 1), ("SMS_BUDGET_PER_HOUR", 0),
+                          ("SMS_BUDGET_PER_DAY", 0), ("CAPTCHA_TIMEOUT_SECONDS", 0.1)):
         if getattr(settings, name) < minimum:
             problems.append(("kriya.E026", f"{name} must be at least {minimum}."))
-    return problems
+    return problems + captcha_errors()
+
+
+def captcha_errors() -> list[tuple[str, str]]:
+    if not settings.CAPTCHA_PROVIDER:
+        return []
+    if settings.CAPTCHA_PROVIDER not in captcha.VERIFY_URLS:
+        return [("kriya.E061", f"CAPTCHA_PROVIDER must be {' or '.join(captcha.VERIFY_URLS)} (or empty: off), "
+                               f"not {settings.CAPTCHA_PROVIDER!r}.")]
+    if not settings.CAPTCHA_SECRET:
+        return [("kriya.E062", f"CAPTCHA_PROVIDER={settings.CAPTCHA_PROVIDER} needs CAPTCHA_SECRET.")]
+    if settings.CAPTCHA_VERIFY_URL and not settings.CAPTCHA_VERIFY_URL.startswith(("https://", "http://")):
+        return [("kriya.E063", "CAPTCHA_VERIFY_URL must be an http(s) URL (or empty: the provider's own).")]
+    return []
 
 
 def operations_errors() -> list[tuple[str, str]]:
@@ -213,12 +228,24 @@ def check_phone_verification_deploy(app_configs, **kwargs):
     """`manage.py check --deploy`: in production Kriya should prove that the caller holds the phone."""
     if settings.DEBUG:
         return []
+    if settings.PHONE_VERIFICATION == "sms" and not settings.OTP_ALLOWED_REGIONS:
+        return [Error(
+            "PHONE_VERIFICATION=sms with OTP_ALLOWED_REGIONS empty: codes go to every country, so anyone can run up "
+            "the SMS bill with texts to the most expensive destinations (SMS pumping).",
+            hint="Set OTP_ALLOWED_REGIONS to the countries your users are in (e.g. IN,US), or to * to allow every "
+                 "country deliberately.",
+            id="kriya.E060",
+        ), *sms_backend_warnings()]
     if settings.PHONE_VERIFICATION == "off":
         return [Warning(
             "PHONE_VERIFICATION=off: anyone who knows a phone number can log in as its owner.",
             hint="Set PHONE_VERIFICATION=sms and an SMS_BACKEND once the frontend sends codes.",
             id="kriya.W001",
         )]
+    return sms_backend_warnings()
+
+
+def sms_backend_warnings() -> list[Warning]:
     if settings.SMS_BACKEND in DEVELOPMENT_SMS_BACKENDS:
         return [Warning(
             f"SMS_BACKEND={settings.SMS_BACKEND} texts nobody: users never receive their codes.",

@@ -37,6 +37,19 @@ CACHE_ERRORS = Counter(
     "closed: refused with 503)", ["scope", "policy"],
 )
 
+# SMS pumping (accounts/pumping.py, captcha.py). country is a phonenumbers region code (001: non-geographic,
+# e.g. +881 satellite), a bounded set; a country's verified series starts at 0 with its first text, so the
+# conversion alert sees a country whose texts are never verified.
+OTP_TEXTS = Counter("kriya_otp_texts", "Codes texted, by the number's country", ["country"])
+OTP_VERIFIED = Counter("kriya_otp_verified", "Codes verified, by the number's country", ["country"])
+SMS_BUDGET_REFUSALS = Counter(
+    "kriya_sms_budget_refusals", "Code requests refused with 503 because SMS_BUDGET_PER_HOUR or _PER_DAY is spent", ["window"],
+)
+CAPTCHA_CHECKS = Counter(
+    "kriya_captcha_checks", "Human checks on code requests: passed, failed, missing (no token), unavailable (the "
+    "provider did not answer; let through or refused per CAPTCHA_FAIL_OPEN)", ["result"],
+)
+
 # The outcomes of validate-token (tokens.InvalidToken.outcome maps each reason to one of them).
 VALIDATION_OUTCOMES = ("valid", "revoked", "expired", "malformed", "unknown_key", "bad_signature", "unknown_user",
                        "disabled", "invalid")
@@ -83,6 +96,23 @@ def count_otp_send(sent: bool) -> None:
 def count_throttled(scope: str) -> None:
     THROTTLED.labels(scope).inc()  # not the hot path; scopes are the throttle classes' own names
 
+
+
+def count_text(country: str) -> None:
+    OTP_TEXTS.labels(country).inc()
+    OTP_VERIFIED.labels(country)  # the series exists, at 0, from the country's first text
+
+
+def count_verified(country: str) -> None:
+    OTP_VERIFIED.labels(country).inc()
+
+
+def count_budget_refusal(window: str) -> None:
+    SMS_BUDGET_REFUSALS.labels(window).inc()
+
+
+def count_captcha(result: str) -> None:
+    CAPTCHA_CHECKS.labels(result).inc()
 
 def count_database_error() -> None:
     DATABASE_ERRORS.inc()

@@ -237,6 +237,26 @@ class ThrottleCount(models.Model):
         return self.key
 
 
+class SmsHourlyCount(models.Model):
+    """Codes texted and codes verified in one clock hour to numbers of one country: the staff console's charts.
+
+    accounts/pumping.py adds to a row with one atomic INSERT ... ON CONFLICT DO UPDATE, so every worker and host
+    shares the counts and they outlive restarts.
+    """
+
+    hour_start = models.BigIntegerField(help_text="Unix time of the hour's start (UTC)")
+    country = models.CharField(max_length=3, help_text="phonenumbers region code; 001: non-geographic")
+    sent = models.PositiveIntegerField(default=0)
+    verified = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "sms_hourly_counts"
+        constraints = [models.UniqueConstraint(fields=["hour_start", "country"], name="sms_hourly_counts_hour_country")]
+
+    def __str__(self) -> str:
+        return f"{self.hour_start} {self.country}"
+
+
 class OidcSessionLink(models.Model):
     """The Kriya session behind an OpenID Connect sign-in: found by its authorization code, then by its
     refresh-token family, so that a relying party's tokens live and die with the session (accounts/oidc.py)."""

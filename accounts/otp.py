@@ -21,6 +21,7 @@ from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext_lazy as _
 
+from . import smscounts
 from .models import PhoneVerification
 
 CODE_DIGITS = 6
@@ -106,7 +107,7 @@ def requester_for(ip: str | None) -> str | None:
 
 
 def region_allowed(phone_number: str) -> bool:
-    """Whether OTP_ALLOWED_REGIONS (empty: every country) lets a code be sent to this E.164 number."""
+    """Whether OTP_ALLOWED_REGIONS (* or empty: every country) lets a code be sent to this E.164 number."""
     allowed = settings.OTP_ALLOWED_REGIONS
     if not allowed or "*" in allowed:
         return True
@@ -231,3 +232,4 @@ def consume_code(*, phone_number: str, code: str, purpose: str = SIGN_IN, now: d
     ).update(code_hash="", expires_at=None)
     if not used:
         raise InvalidCode()
+    smscounts.record_verified(phone_number)  # the conversion signal: texts sent vs codes verified, per country

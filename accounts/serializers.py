@@ -156,8 +156,15 @@ class ProfileUpdateSerializer(RefuseUnknownFields, InputSerializer):
         return attrs
 
 
+def captcha_token_field() -> StrictCharField:
+    """On every request that texts a code; accounts/pumping.py reads it."""
+    return StrictCharField(required=False, max_length=4096, help_text="The Turnstile or hCaptcha widget's token; "
+                           "required when CAPTCHA_PROVIDER is set")
+
+
 class OtpRequestSerializer(InputSerializer):
     phone_number = PhoneNumberField()
+    captcha_token = captcha_token_field()
 
     def validate_phone_number(self, value):
         if not region_allowed(value):  # SMS pumping: no codes to countries Kriya does not serve
@@ -169,6 +176,7 @@ class OtpRequestSerializer(InputSerializer):
 class PhoneVerifySerializer(OtpRequestSerializer):
     code = StrictCharField(help_text="The 6-digit code texted to the new number")
     current_code = StrictCharField(help_text="The 6-digit code texted to the account's current number")
+    captcha_token = None  # verifying texts nothing
 
     def validate_code(self, value):
         return check_six_digits(value)
@@ -180,6 +188,7 @@ class PhoneVerifySerializer(OtpRequestSerializer):
 class AccountCodeSerializer(InputSerializer):
     purpose = serializers.ChoiceField(choices=["delete_account"], help_text="What the code will be for: "
                                       "delete_account (DELETE /api/auth/user)")
+    captcha_token = captcha_token_field()
 
 
 class PhoneChangedSerializer(serializers.Serializer):

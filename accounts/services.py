@@ -13,7 +13,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
-from . import otp, sms
+from . import otp, sms, smscounts
 from .events import client_ip, mask_phone
 from .models import PhoneVerification, RevocationEvent, User
 from .sessions import SessionTokens, sign_in, start_session
@@ -129,6 +129,7 @@ def request_code(*, phone_number: str, purpose: str = otp.SIGN_IN, requester: st
         otp.cancel_code(issued)
         logger.error("Verification code not sent: %s", type(exc).__name__)
         raise sms.SmsError(type(exc).__name__) from exc
+    smscounts.record_sent(phone_number)  # texts per country: the conversion signal and the staff console's charts
     return issued
 
 

@@ -22,8 +22,9 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
+from rest_framework.exceptions import APIException, Throttled, ValidationError
 
-from . import metrics, otp, services, sms
+from . import metrics, otp, pumping, services, sms
 from .events import log_event, mask_phone
 from .models import PhoneVerification, Session, User
 from .phones import find_phone
@@ -134,8 +135,10 @@ def sign_out_browser(request) -> None:
 
 
 def send_sign_in_code(request, phone_number: str) -> otp.IssuedCode:
-    """Text a sign-in code, as POST /api/auth/otp/request does, in the page's language. Raises otp.TooManyCodes
-    or sms.SmsError."""
+    """Text a sign-in code as POST /api/auth/otp/request does (the anti-pumping checks, then the code), in the
+    page's language. Raises what the API answers with: DRF's ValidationError, Throttled or APIException (the
+    checks), otp.TooManyCodes, sms.SmsError."""
+    pumping.check_before_sending(_ThrottledRequest(request, phone_number), phone_number)
     return services.request_code(phone_number=phone_number, purpose=otp.SIGN_IN,
                                  requester=services.client_meta(request).requester, language=request.LANGUAGE_CODE)
 
@@ -251,6 +254,16 @@ def _send(request, phone: str, template: str, context: dict):
         return _show(request, template, context, error=wait_message(wait), status=429)
     try:
         issued = send_sign_in_code(request, phone)
+    except ValidationError as exc:  # not a mobile number; or a human check, which these pages cannot show
+        if "captcha_token" in exc.detail:
+            return _show(request, template, context, error=_("Sign-in from this page is not available right now. "
+                                                             "Please sign in from the app."), status=503)
+        return _show(request, template, context, error=_("Codes can only be sent to mobile numbers."))
+    except Throttled as exc:  # a country's or a number prefix's limit
+        return _show(request, template, context, error=wait_message(math.ceil(exc.wait or 60)), status=429)
+    except APIException:  # the SMS budget is spent, or the human check could not be verified
+        return _show(request, template, context, error=_("Sign-in is unavailable for a moment. Try again in a minute."),
+                     status=503)
     except otp.TooManyCodes as exc:
         metrics.count_throttled("otp_code")
         request.session[PHONE] = phone

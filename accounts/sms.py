@@ -1,10 +1,7 @@
 """SMS senders picked by SMS_BACKEND, like Django's EMAIL_BACKEND. No DRF here: callers translate SmsError."""
 
 import base64
-import contextlib
-import http.client
 import json
-import socket
 import sys
 import threading
 import urllib.parse
@@ -12,6 +9,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+
+from . import outbound
 
 
 ALIASES = {
@@ -83,12 +82,8 @@ class HttpPost:
 
 
 class HttpBackend(BaseSmsBackend):
-    """One POST per message within SMS_TIMEOUT_SECONDS in all; anything but a 2xx answer is an SmsError.
-
-    The deadline is wall-clock for the whole exchange, not per read: a provider that trickles its answer a
-    byte at a time is cut off at the deadline like one that never answers. Redirects are not followed:
-    credentials go to the configured URL only.
-    """
+    """One POST per message within SMS_TIMEOUT_SECONDS in all (wall-clock: accounts/outbound.py); anything but a
+    2xx answer is an SmsError. Redirects are not followed: credentials go to the configured URL only."""
 
     provider = "SMS provider"
 
@@ -101,38 +96,15 @@ class HttpBackend(BaseSmsBackend):
         raise NotImplementedError
 
     def post(self, request: "HttpPost") -> None:
-        timeout = settings.SMS_TIMEOUT_SECONDS
-        url = urllib.parse.urlsplit(request.url)
-        connection_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        connection = connection_class(url.hostname, url.port, timeout=timeout)
-        expired = threading.Event()
-        cutoff = threading.Timer(timeout, _cut, [connection, expired])
-        cutoff.daemon = True
-        cutoff.start()
         try:
-            path = url.path or "/"
-            connection.request("POST", f"{path}?{url.query}" if url.query else path, body=request.body,
-                               headers=request.headers)
-            response = connection.getresponse()
-            body = response.read(64 * 1024)
-        except (OSError, http.client.HTTPException) as error:  # refused, timed out, cut off
-            reason = "timed out" if expired.is_set() or isinstance(error, TimeoutError) else error
-            raise SmsError(f"{self.provider} could not be reached: {reason or type(error).__name__}") from None
-        finally:
-            cutoff.cancel()
-            connection.close()
-        if not 200 <= response.status < 300:
-            raise SmsError(f"{self.provider} answered HTTP {response.status}{self.error_code(body)}")
+            status, body = outbound.post(request.url, request.body, request.headers, timeout=settings.SMS_TIMEOUT_SECONDS)
+        except outbound.Unreachable as error:
+            raise SmsError(f"{self.provider} could not be reached: {error}") from None
+        if not 200 <= status < 300:
+            raise SmsError(f"{self.provider} answered HTTP {status}{self.error_code(body)}")
 
     def error_code(self, body: bytes) -> str:
         return ""
-
-
-def _cut(connection: http.client.HTTPConnection, expired: threading.Event) -> None:
-    """The deadline passed: end the exchange wherever it is waiting (connect is bounded by its own timeout)."""
-    expired.set()  # before the shutdown, so the waiting thread sees why its read failed
-    with contextlib.suppress(OSError, AttributeError):
-        connection.sock.shutdown(socket.SHUT_RDWR)
 
 
 class TwilioBackend(HttpBackend):

@@ -8,6 +8,7 @@ A store that cannot be reached lets the request through (fail_open) or refuses i
 """
 
 import hashlib
+import ipaddress
 import logging
 import math
 import random
@@ -148,8 +149,12 @@ class SettingsRateThrottle(BaseThrottle):
             ident = hashlib.sha256(ident.encode()).hexdigest()[:32]
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
+    def rate(self) -> tuple[int, int] | None:
+        """(limit, seconds) from THROTTLE_RATES[scope]; None: not limited."""
+        return parse_rate(settings.THROTTLE_RATES.get(self.scope))
+
     def allow_request(self, request, view) -> bool:
-        rate = parse_rate(settings.THROTTLE_RATES.get(self.scope))
+        rate = self.rate()
         key = self.get_cache_key(request, view) if rate is not None else None
         if key is None:
             return True
@@ -165,8 +170,11 @@ class SettingsRateThrottle(BaseThrottle):
             return self.store_unavailable()
         if hits <= limit:
             return True
-        metrics.count_throttled(self.scope)
+        self.count_refusal()
         return False
+
+    def count_refusal(self) -> None:
+        metrics.count_throttled(self.scope)
 
     def store_unavailable(self) -> bool:
         metrics.count_cache_error(self.scope, fail_open=self.fail_open)
@@ -180,9 +188,22 @@ class SettingsRateThrottle(BaseThrottle):
         return max(1, math.ceil(self.window_end - time.time()))
 
 
+def network_of(ident: str) -> str:
+    """An IPv6 client counts as its /64, the one network an ISP gives a customer (and every address in it); IPv4 as itself."""
+    try:
+        address = ipaddress.ip_address(ident)
+    except ValueError:
+        return ident  # a malformed X-Forwarded-For entry: counted as written
+    if address.version == 4:
+        return ident
+    if address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
+
+
 class IPRateThrottle(SettingsRateThrottle):
     def get_cache_key(self, request, view):
-        return self.key_for(self.get_ident(request))  # REMOTE_ADDR, or what NUM_PROXIES trusted proxies saw
+        return self.key_for(network_of(self.get_ident(request)))  # REMOTE_ADDR, or what NUM_PROXIES trusted proxies saw
 
 
 class PhoneRateThrottle(SettingsRateThrottle):
@@ -209,6 +230,8 @@ class RegisterPhoneThrottle(PhoneRateThrottle):
 
 
 class OtpIPThrottle(IPRateThrottle):
+    """On every endpoint that texts a code: one count per IP across all of them."""
+
     scope = "otp_ip"
     fail_open = False  # every code sent is an SMS paid for: no counting, no sending
 

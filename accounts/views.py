@@ -12,7 +12,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import metrics, otp, revocations, services, sessions, sms
+from . import metrics, otp, pumping, revocations, services, sessions, sms
 from .authentication import TokenAuthentication
 from .caching import NO_STORE, PrivateAPIView
 from .events import log_event, mask_phone
@@ -283,7 +283,8 @@ class PhoneChangeView(PrivateAPIView):
         requester = services.client_meta(request).requester
         try:
             response = code_sent(request, phone, lambda: services.request_phone_change(user=request.user, phone_number=phone,
-                                                                              requester=requester))
+                                                                              requester=requester),
+                                 current_number=request.user.phone_number)
         except services.StaffAccount:
             raise StaffAccount() from None
         except services.TooManyPhoneChanges as exc:
@@ -486,8 +487,10 @@ def send_code(request, phone_number: str) -> Response:
     return code_sent(request, phone_number, lambda: services.request_code(phone_number=phone_number, requester=requester))
 
 
-def code_sent(request, phone_number: str, issue) -> Response:
-    """Run issue() (it texts a code and returns the IssuedCode) and answer for it: the limits' 429, the provider's 503."""
+def code_sent(request, phone_number: str, issue, current_number: str | None = None) -> Response:
+    """Run issue() (it texts a code and returns the IssuedCode) and answer for it: the limits' 429, the provider's 503.
+    current_number: a second text goes there (a phone change), under the same checks."""
+    pumping.check_before_sending(request, phone_number, current_number=current_number)
     try:
         issued = issue()
     except otp.TooManyCodes as exc:

@@ -49,7 +49,8 @@ GUNICORN = str(Path(sys.executable).parent / "gunicorn")  # the venv's, as `make
 PHONE = "+16502530001"
 VALIDATE = "/api/auth/validate-token"
 RSS_LIMIT_MIB = 80
-THROTTLE_SCOPES = ("register_ip", "register_phone", "user", "otp_ip", "otp_phone", "refresh_ip", "refresh_session", "account_ip")  # accounts/throttling.py
+THROTTLE_SCOPES = ("register_ip", "register_phone", "user", "otp_ip", "otp_phone", "otp_country", "otp_prefix", "refresh_ip",
+                   "refresh_session", "account_ip")  # accounts/throttling.py, accounts/pumping.py
 
 
 class BenchError(Exception):

@@ -268,8 +268,24 @@ SIGNUP = env.str("SIGNUP", default="open").strip().lower()
 PHONE_CHANGES_PER_DAY = env.int("PHONE_CHANGES_PER_DAY", default=1)
 # How people reach the operator, quoted in the text that tells a number its account moved away (a URL, a number).
 SUPPORT_CONTACT = env.str("SUPPORT_CONTACT", default="")
-# Countries (phonenumbers region codes, e.g. IN,US) that codes may be sent to; empty: any.
+# Countries (phonenumbers region codes, e.g. IN,US) that codes may be sent to; * allows every country. Empty: any
+# country too, but `check --deploy` refuses it with PHONE_VERIFICATION=sms (README, "Protecting your SMS bill").
 OTP_ALLOWED_REGIONS = [region.strip().upper() for region in env.list("OTP_ALLOWED_REGIONS", default=[]) if region.strip()]
+# SMS pumping (accounts/pumping.py): numbers grouped by their first OTP_PREFIX_DIGITS digits (E.164, country code
+# included) share THROTTLE_RATES' otp_prefix limit; every code texted counts against a budget per clock hour and
+# per UTC day (0: no budget), beyond which code requests get 503 with Retry-After.
+OTP_PREFIX_DIGITS = env.int("OTP_PREFIX_DIGITS", default=7)
+SMS_BUDGET_PER_HOUR = env.int("SMS_BUDGET_PER_HOUR", default=300)
+SMS_BUDGET_PER_DAY = env.int("SMS_BUDGET_PER_DAY", default=3000)
+# An optional human check on code requests (accounts/captcha.py): turnstile or hcaptcha; empty: off. The
+# client sends the widget's token as captcha_token; Kriya verifies it with CAPTCHA_SECRET at the provider's
+# siteverify URL (CAPTCHA_VERIFY_URL overrides it), waiting at most CAPTCHA_TIMEOUT_SECONDS. When the provider
+# cannot answer, CAPTCHA_FAIL_OPEN=True lets the request through, False (the default) refuses it with 503.
+CAPTCHA_PROVIDER = env.str("CAPTCHA_PROVIDER", default="").strip().lower()
+CAPTCHA_SECRET = env.str("CAPTCHA_SECRET", default="")
+CAPTCHA_VERIFY_URL = env.str("CAPTCHA_VERIFY_URL", default="")
+CAPTCHA_TIMEOUT_SECONDS = env.float("CAPTCHA_TIMEOUT_SECONDS", default=5.0)
+CAPTCHA_FAIL_OPEN = env.bool("CAPTCHA_FAIL_OPEN", default=False)
 
 # Like EMAIL_BACKEND: console, locmem, twilio, webhook, or the dotted path of a class with send_messages().
 SMS_BACKEND = env.str("SMS_BACKEND", default="console")
@@ -299,8 +315,10 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
 THROTTLE_RATES = {
     "register_ip": "30/min",
     "register_phone": "10/min",
-    "otp_ip": "10/min",
+    "otp_ip": "30/hour",  # texts per IP (IPv6: per /64) across every endpoint that sends one
     "otp_phone": "10/hour",
+    "otp_country": "100/hour",  # texts per destination country
+    "otp_prefix": "20/hour",  # texts per number prefix (OTP_PREFIX_DIGITS)
     "user": "120/min",
     "refresh_ip": "60/min",
     "refresh_session": "10/min",

@@ -138,6 +138,17 @@ def test_a_staff_member_revokes_a_user_and_the_docs_try_it_out_works(kriya, brow
     page.wait_for_text("#site-name", "Kriya administration")
     assert browser.title == "Staff console | Kriya"
 
+    # The front page's charts: codes texted, verified, conversion by country, the budget, sign-ins.
+    for number in ("+16502530003", "+16502540004", "+917012345678"):
+        assert call(kriya, "POST", "/api/auth/otp/request", json.dumps({"phone_number": number}).encode())[0] == 200
+    page.open("/admin/")
+    page.wait_for_text("#sms-dashboard .kriya-conversion", "IN")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#sms-dashboard figure.kriya-chart svg")) == 4
+    bars = browser.find_elements(By.CSS_SELECTOR, "#sms-dashboard figure.kriya-chart rect.sent")
+    assert max(bar.size["height"] for bar in bars) > 20, "the texts sent are not drawn"
+    assert page.no_horizontal_overflow("#content-main"), "the front page is cut off at 1400 px"
+    page.shot("01b-front-page")
+
     # Find the user by a formatted phone number.
     page.open("/admin/accounts/user/")
     page.wait_for("#searchbar").send_keys("(650) 253-0002\n")

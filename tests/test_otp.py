@@ -504,7 +504,7 @@ def test_the_default_settings_pass_the_checks():
         ({"THROTTLE_RATES": {"otp_ip": "10 per minute"}}, "kriya.E024",
          "THROTTLE_RATES: otp_ip='10 per minute' is not a rate like 10/min or none."),
         ({"THROTTLE_RATES": {"otp": "10/min"}}, "kriya.E024",
-         "THROTTLE_RATES: unknown scope 'otp' (known: register_ip, register_phone, otp_ip, otp_phone, user, refresh_ip, refresh_session, account_ip)."),
+         "THROTTLE_RATES: unknown scope 'otp' (known: register_ip, register_phone, otp_ip, otp_phone, otp_country, otp_prefix, user, refresh_ip, refresh_session, account_ip)."),
         ({"OTP_ALLOWED_REGIONS": ["IN", "XX"]}, "kriya.E025",
          "OTP_ALLOWED_REGIONS: unknown region code(s) XX (e.g. IN, US)."),
         ({"OTP_MAX_ATTEMPTS": 0}, "kriya.E026", "OTP_MAX_ATTEMPTS must be at least 1."),

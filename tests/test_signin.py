@@ -327,3 +327,21 @@ def test_a_browser_whose_session_was_revoked_keeps_the_way_back_to_the_relying_p
         done = browser.post("/signin/code", {"code": code_in(sms_outbox[-1].body)})
 
     assert done.headers["Location"] == path
+
+
+def test_a_number_that_is_not_a_mobile_gets_no_code(rp, sms_outbox):
+    response = Client().post("/signin", {"phone": "+91 11 2345 6789"})  # a Delhi landline
+
+    assert response.status_code == 400 and error_text(response) == "Codes can only be sent to mobile numbers."
+    assert sms_outbox == []
+
+
+def test_a_spent_sms_budget_is_a_message_to_come_back_later(rp, sms_outbox, settings):
+    settings.SMS_BUDGET_PER_HOUR = 1
+    assert Client().post("/signin", {"phone": "+91 98765 43210"}).status_code == 302
+
+    response = Client().post("/signin", {"phone": "+91 98765 43211"})
+
+    assert response.status_code == 503
+    assert error_text(response) == "Sign-in is unavailable for a moment. Try again in a minute."
+    assert len(sms_outbox) == 1

@@ -181,8 +181,9 @@ def test_throttle_rates_come_from_the_environment_over_the_defaults():
     ).stdout
 
     assert json.loads(output) == {
-        "register_ip": "30/min", "register_phone": "10/min", "otp_ip": "5/min", "otp_phone": "10/hour", "user": "none",
-        "refresh_ip": "60/min", "refresh_session": "10/min", "account_ip": "30/min",
+        "register_ip": "30/min", "register_phone": "10/min", "otp_ip": "5/min", "otp_phone": "10/hour",
+        "otp_country": "100/hour", "otp_prefix": "20/hour", "user": "none", "refresh_ip": "60/min",
+        "refresh_session": "10/min", "account_ip": "30/min",
     }
 
 

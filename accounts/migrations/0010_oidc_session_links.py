@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0008_otp_purpose_and_guesses'),
+        ('accounts', '0009_sms_hourly_counts'),
         migrations.swappable_dependency(settings.OAUTH2_PROVIDER_GRANT_MODEL),
     ]
 
