@@ -345,3 +345,13 @@ def test_a_spent_sms_budget_is_a_message_to_come_back_later(rp, sms_outbox, sett
     assert response.status_code == 503
     assert error_text(response) == "Sign-in is unavailable for a moment. Try again in a minute."
     assert len(sms_outbox) == 1
+
+
+def test_with_a_human_check_configured_the_pages_send_nothing_and_say_so(rp, sms_outbox, settings):
+    settings.CAPTCHA_PROVIDER, settings.CAPTCHA_SECRET = "turnstile", "captcha-secret-for-the-test"
+
+    response = Client().post("/signin", {"phone": "+91 98765 43210"})
+
+    assert response.status_code == 503
+    assert error_text(response) == "Sign-in from this page is not available right now. Please sign in from the app."
+    assert sms_outbox == []
