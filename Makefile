@@ -11,15 +11,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-.env:
-	$(PYTHON) scripts/write_env.py .env
+# Fresh secrets for a new checkout; an older .env gets the variables it lacks (the ID-token signing key).
+.env: | $(STAMP)
+	$(PY) scripts/write_env.py .env
 
 run: $(STAMP) .env
+	$(PY) scripts/write_env.py .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py serve
 
 test: $(STAMP) .env
+	$(PY) scripts/write_env.py .env
 	$(PY) manage.py collectstatic --noinput --verbosity 0  # /docs and the admin need the manifest
 	$(PY) -m pytest
 	cd kriya_client && ../$(PY) -m pytest  # the relying-party kit's own tests (its own settings)

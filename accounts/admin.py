@@ -16,6 +16,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.utils.translation import ngettext
+from oauth2_provider.admin import ApplicationAdmin
+from oauth2_provider.models import Application
 
 from . import staff
 from .adminforms import KriyaUserChangeForm, KriyaUserCreationForm
@@ -414,3 +416,26 @@ class SessionAdmin(RecordAdmin):
         context = {**self.admin_site.each_context(request), "title": "Revoke session", "subtitle": None,
                    "opts": self.opts, "session": session, "back_url": back_url}
         return TemplateResponse(request, "admin/accounts/session/confirm_revoke.html", context)
+
+
+class OidcClientAdmin(ApplicationAdmin):
+    """OpenID Connect clients (django-oauth-toolkit's Applications), in the words of the README."""
+
+    list_display = ("name", "client_id", "client_type", "skip_authorization", "created")
+    list_filter = ("client_type", "skip_authorization")
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        labels = {
+            "skip_authorization": ("First-party client", "Your own app: people are not asked to allow it."),
+            "redirect_uris": ("Redirect URIs", "Exact callback URLs, one per line; compared character for character."),
+            "algorithm": ("ID token signature", "RSA with SHA-2 256 (RS256): relying parties verify it with the JWKS."),
+        }
+        for name, (label, help_text) in labels.items():
+            if name in form.base_fields:
+                form.base_fields[name].label, form.base_fields[name].help_text = label, help_text
+        return form
+
+
+admin.site.unregister(Application)  # django-oauth-toolkit's admin, registered before this app's
+admin.site.register(Application, OidcClientAdmin)

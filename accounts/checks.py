@@ -62,6 +62,8 @@ def admin_errors() -> list[tuple[str, str]]:
         problems.append(("kriya.E040", f"ADMIN_PHONE_REGION: unknown region code {settings.ADMIN_PHONE_REGION!r} (e.g. US, IN)."))
     if settings.AXES_FAILURE_LIMIT < 1:
         problems.append(("kriya.E041", "ADMIN_LOGIN_FAILURE_LIMIT must be at least 1."))
+    if settings.SIGNIN_DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
+        problems.append(("kriya.E055", f"SIGNIN_DEFAULT_REGION: unknown region code {settings.SIGNIN_DEFAULT_REGION!r} (e.g. IN, US)."))
     return problems
 
 
@@ -152,6 +154,62 @@ def operations_errors() -> list[tuple[str, str]]:
     if settings.CACHE_TIMEOUT_SECONDS <= 0:
         problems.append(("kriya.E032", "CACHE_TIMEOUT_SECONDS must be more than 0."))
     return problems
+
+
+MIN_RSA_KEY_BITS = 2048
+
+
+def _rsa_key_problem(pem: str) -> str | None:
+    """Why pem cannot sign ID tokens (not an RSA private key, or under MIN_RSA_KEY_BITS), or None."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        return "is not an unencrypted PEM private key"
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return "is not an RSA key (ID tokens are signed with RS256)"
+    if key.key_size < MIN_RSA_KEY_BITS:
+        return f"has {key.key_size} bits; at least {MIN_RSA_KEY_BITS} are needed"
+    return None
+
+
+def oidc_key_errors() -> list[tuple[str, str]]:
+    """(id, message) for a missing, unreadable or weak ID-token signing key; none when DEBUG. Never the key."""
+    if settings.DEBUG:
+        return []
+    problems = []
+    key_file = settings.OIDC_RSA_PRIVATE_KEY_FILE
+    if not settings.OIDC_RSA_PRIVATE_KEY:
+        if key_file:
+            problems.append(("kriya.E051", f"OIDC_RSA_PRIVATE_KEY_FILE: {key_file} cannot be read."))
+        else:
+            problems.append(("kriya.E050", "OIDC_RSA_PRIVATE_KEY (or OIDC_RSA_PRIVATE_KEY_FILE) must be set when "
+                                           "DEBUG=False: the RSA key that signs OpenID Connect ID tokens."))
+    elif problem := _rsa_key_problem(settings.OIDC_RSA_PRIVATE_KEY):
+        problems.append(("kriya.E052", f"OIDC_RSA_PRIVATE_KEY{'_FILE' if key_file else ''}: the key {problem}."))
+    unreadable = [path for path in settings.OIDC_RSA_PREVIOUS_PRIVATE_KEY_FILES if not _readable(path)]
+    if unreadable:
+        problems.append(("kriya.E053", f"OIDC_RSA_PREVIOUS_PRIVATE_KEY_FILES: {', '.join(unreadable)} cannot be read."))
+    for number, pem in enumerate(settings.OIDC_RSA_PREVIOUS_PRIVATE_KEYS, start=1):
+        if problem := _rsa_key_problem(pem):
+            problems.append(("kriya.E054", f"OIDC_RSA_PREVIOUS_PRIVATE_KEYS: previous key {number} {problem}."))
+    return problems
+
+
+def _readable(path: str) -> bool:
+    try:
+        with open(path, "rb"):
+            return True
+    except OSError:
+        return False
+
+
+@register(deploy=True)
+def check_oidc_key_deploy(app_configs, **kwargs):
+    """`manage.py check --deploy`: relying parties verify ID tokens with this key's public half (the JWKS)."""
+    return [Error(message, id=check_id) for check_id, message in oidc_key_errors()]
 
 
 @register(deploy=True)

@@ -264,3 +264,22 @@ class SmsHourlyCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour_start} {self.country}"
+
+
+class OidcSessionLink(models.Model):
+    """The Kriya session behind an OpenID Connect sign-in: found by its authorization code, then by its
+    refresh-token family, so that a relying party's tokens live and die with the session (accounts/oidc.py)."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="oidc_links")
+    # Kept once the code is exchanged (and deleted): from then on the token family finds it.
+    grant = models.OneToOneField("oauth2_provider.Grant", on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="kriya_link")
+    token_family = models.UUIDField(null=True, blank=True, unique=True)
+    phone_verified = models.BooleanField(default=False, help_text="The session's sign-in proved the phone by a code")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "oidc_session_links"
+
+    def __str__(self) -> str:
+        return f"{self.session_id} {self.token_family or ''}"

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "kriya.apps.OpenIDConnectConfig",  # django-oauth-toolkit: the OpenID Connect provider (accounts/oidc.py, OAUTH2_PROVIDER)
     "accounts",
 ]
 
@@ -94,6 +95,8 @@ AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contri
 ROOT_URLCONF = "kriya.urls"
 WSGI_APPLICATION = "kriya.wsgi.application"
 APPEND_SLASH = False  # the API answers with and without a trailing slash, never with a redirect
+
+LOGIN_URL = "signin-phone"  # the hosted sign-in pages (accounts/signin.py), where the authorize endpoint sends people
 
 TEMPLATES = [
     {
@@ -157,6 +160,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# The hosted sign-in pages speak these, chosen by Accept-Language (locale/: compiled .mo files are committed).
+LANGUAGES = [("en", "English"), ("hi", "हिन्दी")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -353,3 +359,74 @@ AXES_CLIENT_IP_CALLABLE = "accounts.events.client_ip"  # the same NUM_PROXIES ru
 SILENCED_SYSTEM_CHECKS = ["axes.W002"]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+
+# --- Sign in with Kriya: the OpenID Connect provider (django-oauth-toolkit) and its hosted pages ---
+# ID tokens are signed with RS256 by this RSA private key (PEM; in .env on one line with \n for the line breaks),
+# or by the one in the file OIDC_RSA_PRIVATE_KEY_FILE names. `make run` writes one into .env; with DEBUG=False
+# `check --deploy` refuses a missing key or one under 2048 bits (accounts/checks.py).
+OIDC_RSA_PRIVATE_KEY_FILE = env.str("OIDC_RSA_PRIVATE_KEY_FILE", default="")
+OIDC_RSA_PRIVATE_KEY = env.str("OIDC_RSA_PRIVATE_KEY", default="", multiline=True).strip()
+if not OIDC_RSA_PRIVATE_KEY and OIDC_RSA_PRIVATE_KEY_FILE:
+    try:
+        OIDC_RSA_PRIVATE_KEY = Path(OIDC_RSA_PRIVATE_KEY_FILE).read_text().strip()
+    except OSError:
+        pass  # accounts/checks.py names the file that cannot be read
+# Rotation: the keys that signed earlier ID tokens stay in the JWKS until those tokens have expired.
+# PEMs separated by commas, and/or files (README, "Key rotation").
+OIDC_RSA_PREVIOUS_PRIVATE_KEY_FILES = env.list("OIDC_RSA_PREVIOUS_PRIVATE_KEY_FILES", default=[])
+OIDC_RSA_PREVIOUS_PRIVATE_KEYS = [key.strip() for key in env.str("OIDC_RSA_PREVIOUS_PRIVATE_KEYS", default="",
+                                                                 multiline=True).split(",") if key.strip()]
+for key_file in OIDC_RSA_PREVIOUS_PRIVATE_KEY_FILES:
+    try:
+        OIDC_RSA_PREVIOUS_PRIVATE_KEYS.append(Path(key_file).read_text().strip())
+    except OSError:
+        pass  # accounts/checks.py names it
+# The issuer (iss of every ID token, and the base of /.well-known/openid-configuration), e.g.
+# https://kriya.example.com. Empty: the scheme and host of each request (set it in production).
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")
+# http:// redirect URIs (a relying party on a developer's machine). Production clients use https only.
+OIDC_ALLOW_HTTP_REDIRECT_URIS = env.bool("OIDC_ALLOW_HTTP_REDIRECT_URIS", default=DEBUG)
+OIDC_ACCESS_TOKEN_SECONDS = env.int("OIDC_ACCESS_TOKEN_SECONDS", default=3600)
+OIDC_ID_TOKEN_SECONDS = env.int("OIDC_ID_TOKEN_SECONDS", default=3600)
+# Phone numbers typed without a country code on the sign-in page are read as numbers of this region.
+SIGNIN_DEFAULT_REGION = env.str("SIGNIN_DEFAULT_REGION", default="IN").strip().upper()
+
+# django-oauth-toolkit's own models, named so that migrations can depend on them (accounts.OidcSessionLink).
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": OIDC_RSA_PRIVATE_KEY,
+    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": OIDC_RSA_PREVIOUS_PRIVATE_KEYS,
+    "OIDC_ISS_ENDPOINT": OIDC_ISSUER,
+    "OAUTH2_VALIDATOR_CLASS": "accounts.oidc.KriyaOAuth2Validator",
+    "SCOPES": {
+        "openid": "Sign you in with your Kriya account",
+        "profile": "Your name",
+        "phone": "Your phone number",
+        "email": "Your email address",
+    },
+    "DEFAULT_SCOPES": ["openid"],
+    # The authorization-code flow only, with PKCE (S256) from every client.
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post", "none"],
+    "PKCE_REQUIRED": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if OIDC_ALLOW_HTTP_REDIRECT_URIS else ["https"],
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": OIDC_ACCESS_TOKEN_SECONDS,
+    "ID_TOKEN_EXPIRE_SECONDS": OIDC_ID_TOKEN_SECONDS,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,  # a replayed refresh token ends its whole family
+    # Unused this long after its access token expired, a refresh token is dead, like a Kriya session's (and
+    # `manage.py cleartokens` may delete it); it never outlives its Kriya session anyway (accounts/oidc.py).
+    "REFRESH_TOKEN_EXPIRE_SECONDS": REFRESH_TOKEN_IDLE_DAYS * 86400,
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,  # with an id_token_hint of the signed-in person
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    # Not every token of the user at every client: the tokens of the ended Kriya session stop working (oidc.py).
+    "OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS": False,
+    # RFC 9700 (OAuth 2.0 Security Best Current Practice): every behaviour its gates cover, enforced.
+    **{f"COMPLIANT_BCP_RFC9700_{gate}": True for gate in (
+        "IMPLICIT_GRANT", "PASSWORD_GRANT", "PKCE_METHOD", "ACCESS_TOKEN_TRANSPORT", "AUTHZ_RESPONSE_ISS",
+        "TOKEN_STORAGE", "REFRESH_TOKEN", "REDIRECT_URI_MATCHING", "PKCE_REQUIRED")},
+}

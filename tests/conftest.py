@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from accounts import throttling
 from accounts.models import Session, ThrottleCount, User
 
-pytest_plugins = ["tests.otp_fixtures"]  # SMS outbox, fake providers, request_code
+pytest_plugins = ["tests.otp_fixtures", "tests.oidc_fixtures"]  # SMS outbox, fake providers, request_code; relying parties
 
 
 def pytest_collection_modifyitems(config, items):

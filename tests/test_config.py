@@ -9,6 +9,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,6 +18,17 @@ import pytest
 from kriya.settings import DEV_JWT_SECRET_KEY, DEV_PLANE_API_KEY, DEV_SECRET_KEY
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def rsa_pem(bits: int) -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits) if bits else ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
 CHECK_DEPLOY = (sys.executable, "manage.py", "check", "--deploy")
 IMPORT_WSGI = (sys.executable, "-c", "import kriya.wsgi")
 
@@ -28,6 +40,10 @@ STRONG = {
     "JWT_ALGORITHM": "HS256",
     "PLANE_API_KEY": secrets.token_urlsafe(32),
     "ALLOWED_HOSTS": "kriya.example.com",
+    "OIDC_RSA_PRIVATE_KEY": rsa_pem(2048),
+    "OIDC_RSA_PRIVATE_KEY_FILE": "",
+    "OIDC_RSA_PREVIOUS_PRIVATE_KEYS": "",
+    "OIDC_RSA_PREVIOUS_PRIVATE_KEY_FILES": "",
 }
 
 
@@ -38,6 +54,9 @@ def example_value(name):
             return line.split("=", 1)[1]
     raise LookupError(name)
 
+
+KEY_FILE = Path(tempfile.mkdtemp(prefix="kriya-config-")) / "oidc.pem"  # a key kept in a file, as in production
+KEY_FILE.write_text(rsa_pem(2048))
 
 # case id -> (the variable the output must name, the environment that weakens it)
 WEAK = {
@@ -53,11 +72,20 @@ WEAK = {
     "PLANE_API_KEY-dev-default": ("PLANE_API_KEY", {"PLANE_API_KEY": DEV_PLANE_API_KEY}),
     "PLANE_API_KEY-one-of-two-short": ("PLANE_API_KEY", {"PLANE_API_KEY": f"{secrets.token_urlsafe(32)},Zq9-short"}),
     "PLANE_API_KEY-env-example": ("PLANE_API_KEY", {"PLANE_API_KEY": example_value("PLANE_API_KEY")}),
+    "OIDC_RSA_PRIVATE_KEY-missing": ("OIDC_RSA_PRIVATE_KEY", {"OIDC_RSA_PRIVATE_KEY": ""}),
+    "OIDC_RSA_PRIVATE_KEY-1024-bits": ("OIDC_RSA_PRIVATE_KEY", {"OIDC_RSA_PRIVATE_KEY": rsa_pem(1024)}),
+    "OIDC_RSA_PRIVATE_KEY-not-rsa": ("OIDC_RSA_PRIVATE_KEY", {"OIDC_RSA_PRIVATE_KEY": rsa_pem(0)}),
+    "OIDC_RSA_PRIVATE_KEY-garbage": ("OIDC_RSA_PRIVATE_KEY", {"OIDC_RSA_PRIVATE_KEY": "Zq9-not-a-pem-key-at-all"}),
+    "OIDC_RSA_PRIVATE_KEY_FILE-unreadable": ("OIDC_RSA_PRIVATE_KEY_FILE", {
+        "OIDC_RSA_PRIVATE_KEY": "", "OIDC_RSA_PRIVATE_KEY_FILE": "/nonexistent/kriya-oidc.pem"}),
+    "OIDC_RSA_PREVIOUS_PRIVATE_KEYS-1024-bits": ("OIDC_RSA_PREVIOUS_PRIVATE_KEYS", {
+        "OIDC_RSA_PREVIOUS_PRIVATE_KEYS": rsa_pem(1024)}),
 }
 # gunicorn's import shares secret_errors() with the check: one weak value per variable is enough there.
 WEAK_FOR_WSGI = ["SECRET_KEY-missing", "JWT_SECRET_KEY-31-chars", "PLANE_API_KEY-dev-default"]
 OTHER = {
     "strong": {},
+    "OIDC_RSA_PRIVATE_KEY_FILE-strong": {"OIDC_RSA_PRIVATE_KEY": "", "OIDC_RSA_PRIVATE_KEY_FILE": str(KEY_FILE)},
     "JWT_ALGORITHM-RS256": {"JWT_ALGORITHM": "RS256"},
 }
 ENVIRONMENTS = {**{case: overrides for case, (_, overrides) in WEAK.items()}, **OTHER}
@@ -118,6 +146,12 @@ def test_check_deploy_passes_with_strong_secrets(outcomes):
 
     assert code == 0, output
     assert "kriya.E" not in output
+
+
+def test_check_deploy_takes_the_signing_key_from_a_file(outcomes):
+    code, output = outcomes[CHECK_DEPLOY, "OIDC_RSA_PRIVATE_KEY_FILE-strong"]
+
+    assert code == 0, output
 
 
 def test_gunicorn_loads_the_app_with_strong_secrets(outcomes):
