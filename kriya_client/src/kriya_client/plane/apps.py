@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.conf import settings
+
+
+class KriyaPlaneConfig(AppConfig):
+    name = "kriya_client.plane"
+    label = "kriya_client_plane"
+    verbose_name = "Kriya for Plane"
+
+    def ready(self):
+        if getattr(settings, "KRIYA_PLANE_BEARER", False):
+            from .bearer import accept_kriya_tokens
+
+            accept_kriya_tokens()
