@@ -13,7 +13,7 @@ os.environ["DJANGO_SETTINGS_MODULE"] = __name__
 
 INSTALLED_APPS = [*INSTALLED_APPS, "kriya_client", "kriya_client.plane"]
 MIDDLEWARE = [*MIDDLEWARE, "kriya_client.django.RevocationFollowerMiddleware"]
-ROOT_URLCONF = "kriya_client.plane.urls"  # Plane's URLs, plus POST /auth/kriya/
+ROOT_URLCONF = "kriya_client.plane.urls"  # Plane's URLs, plus /auth/kriya/ (token exchange), login/, callback/
 
 # REST_FRAMEWORK stays Plane's own dict, whole: its exception handler, throttles and renderers. Plane's API views
 # name their own authentication classes, so Kriya tokens reach them through KRIYA_PLANE_BEARER, not through
@@ -29,3 +29,7 @@ KRIYA_ADAPTER = "kriya_client.plane.adapter.PlaneAdapter"  # users as Plane's ow
 KRIYA_CACHE = "default"  # Plane's Redis: one cache of Kriya's answers for every worker
 KRIYA_CACHE_LOCAL_USER = False  # Plane's views save request.user: load it fresh for each request
 KRIYA_PLANE_BEARER = os.environ.get("KRIYA_PLANE_BEARER", "0") == "1"  # Authorization: Bearer on Plane's API
+# Browser sign-in (GET /auth/kriya/login/?next=…): Plane as an OpenID Connect client registered at Kriya.
+KRIYA_OIDC_CLIENT_ID = os.environ.get("KRIYA_OIDC_CLIENT_ID", "")
+KRIYA_OIDC_CLIENT_SECRET = os.environ.get("KRIYA_OIDC_CLIENT_SECRET", "")
+KRIYA_LOGIN_REDIRECT_URL = os.environ.get("WEB_URL") or "/"  # where a sign-in lands without a same-origin next
