@@ -299,6 +299,8 @@ def test_kriya_down_signed_in_people_keep_working_and_a_new_sign_in_gets_a_reada
         assert browser.me() == browser.me("/api/users/me/profile/") == 200
     status, body = Browser(plane).sign_in(newcomer)
     assert (status, body) == (503, {"detail": "Authentication service unavailable"})
+    status, page = Browser(plane).request("GET", "/auth/kriya/login/?next=/")  # the browser sign-in: a page
+    assert status == 503 and "cannot be reached right now" in page and "<html" in page
 
     kriya["proxy"].restore()
     seconds_until(lambda: Browser(plane).sign_in(newcomer)[0] == 200, limit=10)

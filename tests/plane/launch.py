@@ -11,6 +11,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.servers import free_port, stop, wait_for_port
+from tests.servers import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
 PLANE_API = REPO.parent / "shared" / "plane" / "apps" / "api"  # read-only: never written to, never copied into Kriya
@@ -213,22 +214,12 @@ class Plane:
             time.sleep(0.2)
 
     def stop(self) -> None:
+        """SIGTERM (gunicorn's graceful stop); past 20 s, SIGKILL to its whole process group, so no worker outlives it."""
         if self.process is not None:
-            stop(self.process, timeout=20)
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)  # its own session (start_new_session): its group
+                self.process.wait()
             self.process = None
-
-
-def build(database_url: str) -> str:
-    """Everything the tests need before the first Plane starts (CI runs this in the background, early)."""
-    from urllib.parse import urlsplit
-
-    url = urlsplit(database_url)
-    postgres = Postgres(url.hostname or "127.0.0.1", url.port or 5432, url.username or "postgres", url.password or "")
-    python = venv() / "bin" / "python"
-    return postgres.template(python, source(), environment("", "redis://127.0.0.1:6379/0", "", ""))
-
-
-if __name__ == "__main__":  # python -m tests.plane.launch: build (or find) the venv and the template database
-    if missing():
-        sys.exit(missing())
-    print(build(os.environ["DATABASE_URL"]))

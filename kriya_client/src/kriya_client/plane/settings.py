@@ -30,6 +30,7 @@ KRIYA_CACHE = "default"  # Plane's Redis: one cache of Kriya's answers for every
 KRIYA_CACHE_LOCAL_USER = False  # Plane's views save request.user: load it fresh for each request
 KRIYA_PLANE_BEARER = os.environ.get("KRIYA_PLANE_BEARER", "0") == "1"  # Authorization: Bearer on Plane's API
 # Browser sign-in (GET /auth/kriya/login/?next=…): Plane as an OpenID Connect client registered at Kriya.
+KRIYA_OIDC_ISSUER = os.environ.get("KRIYA_OIDC_ISSUER") or KRIYA_BACKEND_URL  # Kriya's public address (OIDC_ISSUER)
 KRIYA_OIDC_CLIENT_ID = os.environ.get("KRIYA_OIDC_CLIENT_ID", "")
 KRIYA_OIDC_CLIENT_SECRET = os.environ.get("KRIYA_OIDC_CLIENT_SECRET", "")
 KRIYA_LOGIN_REDIRECT_URL = os.environ.get("WEB_URL") or "/"  # where a sign-in lands without a same-origin next
