@@ -286,3 +286,20 @@ def test_sign_in_keeps_a_session_engines_long_keys(kriya, rp):
 
     assert len(SignedInSession.objects.get().session_key) == 128
     assert browser.get("/api/session-me").status_code == 200
+
+
+@pytest.mark.filterwarnings("ignore::django.core.cache.CacheKeyWarning")  # the 300-character keys, on purpose
+def test_a_session_the_kit_could_not_record_is_ended_not_left_beyond_revocation(kriya, rp):
+    from django.db import DatabaseError, connection
+    from planelike import sessions
+    from planelike.sessions_too_long import SessionStore
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite does not enforce a column's length (KIT_DATABASE_URL=postgres://…)")
+    rp.SESSION_ENGINE = "planelike.sessions_too_long"
+    sessions.made.clear()
+    with pytest.raises(DatabaseError):
+        Client().post("/auth/kriya", **bearer(kriya.issue(kriya.add_user())))
+
+    assert len(sessions.made) >= 1 and not any(SessionStore().exists(key) for key in sessions.made)
+    assert not SignedInSession.objects.exists()

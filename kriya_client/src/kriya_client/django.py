@@ -173,18 +173,28 @@ def sign_in(request, token: str):
     user = authenticate_token(token)
     if user is None:
         return None
-    get_adapter().login(request, user)
-    from .models import SignedInSession
-
     claims = unverified_claims(token)
     version = claims.get("token_version")
-    # Two statements, not update_or_create(): SQLite refuses a transaction that reads, then writes, under contention.
-    SignedInSession.objects.filter(session_key=request.session.session_key).delete()
-    SignedInSession.objects.create(
-        session_key=request.session.session_key, user_id=str(user.pk), kriya_user_id=str(claims.get("user_id")),
-        kriya_session_id=claims.get("sid") or None,
-        kriya_token_version=version if isinstance(version, int) and version >= 0 else 0)
+    log_in(request, user, kriya_user_id=str(claims.get("user_id")), kriya_session_id=claims.get("sid"),
+           kriya_token_version=version if isinstance(version, int) and version >= 0 else 0)
     return user
+
+
+def log_in(request, user, *, kriya_user_id: str, kriya_session_id: str | None, kriya_token_version: int = 0) -> None:
+    """KRIYA_ADAPTER's login(), then the record a revocation ends the session by. No record, no session: a
+    session that no revocation could reach must not outlive a failed write."""
+    from .models import SignedInSession
+
+    get_adapter().login(request, user)
+    try:
+        # Two statements, not update_or_create(): SQLite refuses a transaction that reads, then writes, under contention.
+        SignedInSession.objects.filter(session_key=request.session.session_key).delete()
+        SignedInSession.objects.create(session_key=request.session.session_key, user_id=str(user.pk),
+                                       kriya_user_id=kriya_user_id, kriya_session_id=kriya_session_id or None,
+                                       kriya_token_version=kriya_token_version)
+    except Exception:
+        request.session.flush()
+        raise
 
 
 SIGN_UP_CLOSED = "Sign-up is closed here and this phone number has no account: ask an administrator for an invitation"

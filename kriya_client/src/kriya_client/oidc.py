@@ -32,6 +32,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views import View
 
 from .adapter import get_adapter
+from .django import log_in
 from .errors import KriyaUnavailable, SignUpClosed
 
 logger = logging.getLogger("kriya_client")
@@ -129,8 +130,6 @@ def id_token_claims(request, code: str, attempt: dict) -> dict:
 
 def complete_sign_in(request, claims: dict):
     """The local user of the ID token's Kriya user, signed in, with the session recorded under the token's sid."""
-    from .models import SignedInSession
-
     if not claims.get("phone_number"):
         raise SignInFailed(400, "Kriya did not share your phone number. Please start again and allow it.")
     kriya_user = {"id": claims["sub"], "phone_number": claims["phone_number"],
@@ -142,11 +141,8 @@ def complete_sign_in(request, claims: dict):
                                 "Ask an administrator for an invitation.") from None
     if user is None or not user.is_active:
         raise SignInFailed(403, "This account is disabled here.")
-    get_adapter().login(request, user)
-    SignedInSession.objects.filter(session_key=request.session.session_key).delete()
     # No token_version in an ID token: any user-wide revocation of this Kriya user ends the session.
-    SignedInSession.objects.create(session_key=request.session.session_key, user_id=str(user.pk),
-                                   kriya_user_id=str(claims["sub"]), kriya_session_id=claims.get("sid") or None)
+    log_in(request, user, kriya_user_id=str(claims["sub"]), kriya_session_id=claims.get("sid"))
     return user
 
 
