@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -318,3 +319,52 @@ def test_plane_restarted_during_a_logout_comes_back_refusing_the_session(kriya, 
     plane.start()
     seconds_until(lambda: refused(browser.me), limit=5)
     assert plane_sql(plane, "SELECT count(*) FROM sessions") == [(0,)]
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect is the answer
+
+
+@pytest.fixture
+def oidc_provider(plane_build, tmp_path):
+    """A stand-in OpenID Connect provider (kriya_client/tests/fake_oidc.py, in Plane's venv: it signs RS256 ID
+    tokens), until the one Kriya is getting lands; then this test runs against Kriya's own."""
+    from tests.servers import free_port, stop, wait_for_port
+
+    port = free_port()
+    with open(tmp_path / "oidc.log", "wb") as log:
+        process = subprocess.Popen([str(plane_build["python"]), str(launch.KIT / "tests" / "fake_oidc.py"), str(port)],
+                                   stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, process, log_path=tmp_path / "oidc.log")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+def test_a_browser_signs_in_to_plane_by_openid_connect_and_a_logout_at_kriya_ends_it(kriya, start_plane, oidc_provider):  # noqa: F811
+    plane = start_plane(KRIYA_OIDC_ISSUER=oidc_provider, KRIYA_OIDC_CLIENT_ID="plane",
+                        KRIYA_OIDC_CLIENT_SECRET="plane-secret")
+    ada = sign_in_at_kriya(kriya)  # her Kriya session: the ID token's sid
+    browser = Browser(plane)
+    browser.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(browser.jar), NoRedirect())
+    with pytest.raises(urllib.error.HTTPError) as login:
+        browser.opener.open(f"{plane.base}/auth/kriya/login/?next=/api/users/me/", timeout=20)
+    assert login.value.code == 302
+    approved = urllib.request.urlopen(f"{oidc_provider}/test/approve?" + urllib.parse.urlencode({
+        "authorize": login.value.headers["Location"], "sub": ada["user"]["id"], "sid": ada["session_id"],
+        "phone_number": "+16502530001", "first_name": "Ada"}), timeout=20)
+    with pytest.raises(urllib.error.HTTPError) as callback:
+        browser.opener.open(json.loads(approved.read())["callback"], timeout=20)
+    assert (callback.value.code, callback.value.headers["Location"]) == (302, "/api/users/me/")
+
+    status, me = browser.request("GET", "/api/users/me/")
+    assert status == 200 and me["display_name"] == "Ada" and "2530001" not in me["email"]
+    assert browser.me("/api/users/me/profile/") == browser.me("/api/users/me/settings/") == 200
+    assert plane_sql(plane, "SELECT count(*) FROM sessions WHERE user_id IS NOT NULL AND device_info IS NOT NULL") == [(1,)]
+
+    status = call(kriya["base"], "DELETE", f"/api/auth/sessions/{ada['session_id']}",
+                  headers={"Authorization": f"Bearer {ada['token']}"})[0]
+    assert status == 200
+    assert seconds_until(lambda: refused(browser.me)) < 2

@@ -20,12 +20,12 @@ CLIENT_ID, CLIENT_SECRET = "plane", "plane-secret"
 
 
 class FakeOIDC:
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = "k1"
         self.codes: dict[str, dict] = {}
         self.down = False
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.issuer = self.url
@@ -77,6 +77,11 @@ class FakeOIDC:
                     return self.answer(200, {"issuer": fake.issuer, "jwks_uri": f"{fake.url}/oauth/jwks",
                                              "authorization_endpoint": f"{fake.url}/oauth/authorize",
                                              "token_endpoint": f"{fake.url}/oauth/token"})
+                if path == "/test/approve":  # a test in another process drives the sign-in: approve(...) over HTTP
+                    query = {name: values[0] for name, values in parse_qs(urlsplit(self.path).query).items()}
+                    user = {"id": query["sub"], "phone_number": query["phone_number"],
+                            "first_name": query.get("first_name", ""), "last_name": query.get("last_name", "")}
+                    return self.answer(200, {"callback": fake.approve(query["authorize"], user, query["sid"])})
                 if path == "/oauth/jwks":
                     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(fake.key.public_key()))
                     return self.answer(200, {"keys": [{**jwk, "kid": fake.kid, "use": "sig", "alg": "RS256"}]})
@@ -98,3 +103,10 @@ class FakeOIDC:
                 self.answer(200, {"access_token": "a", "token_type": "Bearer", "id_token": fake.id_token(grant)})
 
         return Handler
+
+
+if __name__ == "__main__":  # python fake_oidc.py PORT: serve until killed (for tests that run Plane in its own venv)
+    import sys
+
+    FakeOIDC(int(sys.argv[1]))
+    threading.Event().wait()
