@@ -288,7 +288,7 @@ print(synthetic_email("+16502530003"))
 
 
 def test_kriya_down_signed_in_people_keep_working_and_a_new_sign_in_gets_a_readable_503(kriya, start_plane):  # noqa: F811
-    plane = start_plane()
+    plane = start_plane(KRIYA_OIDC_CLIENT_ID="plane")
     browser = Browser(plane)
     assert browser.sign_in(sign_in_at_kriya(kriya)["token"])[0] == 200
     newcomer = sign_in_at_kriya(kriya, phone="+16502530002")["token"]

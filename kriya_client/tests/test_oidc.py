@@ -124,3 +124,8 @@ def test_closed_sign_up_and_a_refusal_at_kriya_are_pages(kriya, provider, rp):
     state = parse_qs(urlsplit(start(browser)).query)["state"][0]
     page(browser.get("/auth/kriya/callback/", {"error": "access_denied", "state": state}), 403, "cancelled")
     assert not User.objects.exists()
+
+
+def test_without_a_client_id_the_login_is_a_page_saying_so(kriya, provider, rp):
+    rp.KRIYA_OIDC_CLIENT_ID = ""
+    page(Client().get("/auth/kriya/login/"), 503, "not set up here yet")
