@@ -57,8 +57,9 @@ def plane_build():
             "template": postgres.template(python, source, env)}
 
 
-def test_plane_s_worker_and_beat_load_the_kit_s_settings_from_the_documented_environment(plane_build):
-    """Both are `celery -A plane …`; `celery -A plane report` loads the same app and settings, and needs no broker."""
+def test_plane_s_worker_beat_and_migrator_load_the_kit_s_settings_from_the_documented_environment(plane_build):
+    """Worker and beat are `celery -A plane …`: `celery -A plane report` loads the same app and settings without a
+    broker. The migrator is manage.py: its system checks pass (the kit's logger is named in Plane's LOGGING)."""
     env = {**plane_build["env"], "KRIYA_PLANE_BEARER": "1"}
     result = subprocess.run([str(plane_build["python"].with_name("celery")), "-A", "plane", "report"],
                             cwd=plane_build["source"], env=env, capture_output=True, text=True, timeout=120)
@@ -66,6 +67,10 @@ def test_plane_s_worker_and_beat_load_the_kit_s_settings_from_the_documented_env
     assert "'kriya_client.plane']" in result.stdout
     assert "KRIYA_ADAPTER: 'kriya_client.plane.adapter.PlaneAdapter'" in result.stdout
     assert "KRIYA_PLANE_BEARER: True" in result.stdout
+
+    result = subprocess.run([str(plane_build["python"]), "manage.py", "check"], cwd=plane_build["source"], env=env,
+                            capture_output=True, text=True, timeout=120)  # the migrator's environment
+    assert (result.returncode, result.stdout.strip()) == (0, "System check identified no issues (0 silenced).")
 
 
 @pytest.fixture

@@ -303,3 +303,14 @@ def test_a_session_the_kit_could_not_record_is_ended_not_left_beyond_revocation(
 
     assert len(sessions.made) >= 1 and not any(SessionStore().exists(key) for key in sessions.made)
     assert not SignedInSession.objects.exists()
+
+
+def test_a_logging_setup_that_would_silence_the_kit_is_a_warning(settings):
+    from kriya_client.plane.checks import check_logging
+
+    settings.LOGGING = {"version": 1, "disable_existing_loggers": True, "loggers": {"plane": {}}}
+    assert [warning.id for warning in check_logging()] == ["kriya_client.W001"]
+    settings.LOGGING["loggers"]["kriya_client"] = {"level": "INFO"}
+    assert check_logging() == []
+    settings.LOGGING = {"version": 1, "disable_existing_loggers": False}
+    assert check_logging() == []

@@ -8,6 +8,11 @@ class KriyaPlaneConfig(AppConfig):
     verbose_name = "Kriya for Plane"
 
     def ready(self):
+        from django.core import checks
+
+        from .checks import check_logging
+
+        checks.register(check_logging)
         if getattr(settings, "KRIYA_PLANE_BEARER", False):
             from .bearer import accept_kriya_tokens
 
