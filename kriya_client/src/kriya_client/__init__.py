@@ -11,4 +11,4 @@ from .tokens import token_key, unverified_claims
 
 __all__ = ["CursorExpired", "DjangoCache", "KriyaClient", "KriyaError", "KriyaUnavailable", "MemoryCache",
            "RevocationFollower", "SignUpClosed", "cache_seconds", "token_key", "unverified_claims"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
