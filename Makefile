@@ -37,4 +37,4 @@ bench-rp: $(STAMP) .env
 	$(PY) bench/relying_party.py
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) staticfiles .pytest_cache .plane-venv

@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from urllib.parse import urlsplit
 
 SECRET_KEY = "kit-tests-only-" + "x" * 40
 DEBUG = False
@@ -26,6 +27,11 @@ ROOT_URLCONF = "planelike.urls"
 _DB = os.path.join(tempfile.gettempdir(), f"kriya_client_tests_{os.getpid()}.sqlite3")
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _DB, "OPTIONS": {"timeout": 20},
                          "TEST": {"NAME": _DB}}}
+if os.environ.get("KIT_DATABASE_URL"):  # postgres://user@host:port/name: the tests run in test_<name>
+    _url = urlsplit(os.environ["KIT_DATABASE_URL"])
+    DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": _url.path.lstrip("/"),
+                             "USER": _url.username or "", "PASSWORD": _url.password or "",
+                             "HOST": _url.hostname or "", "PORT": str(_url.port or "")}}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 AUTH_USER_MODEL = "planelike.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

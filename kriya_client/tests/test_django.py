@@ -7,7 +7,8 @@ from django.test import Client
 from planelike.models import User
 
 from kriya_client import django as kriya_django
-from kriya_client.models import SignedInSession
+from kriya_client.adapter import KriyaAdapter, synthetic_email
+from kriya_client.models import KriyaIdentity, SignedInSession
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the follower's thread writes through its own connection
 
@@ -28,7 +29,7 @@ def test_a_valid_token_reaches_the_endpoint_as_a_local_user_made_on_first_use(kr
 
     assert response.status_code == 200
     user = User.objects.get()
-    assert response.json() == {"id": user.pk, "email": "16502530001@phone.kriya.invalid"}
+    assert response.json() == {"id": user.pk, "email": synthetic_email("+16502530001")}
     assert (user.first_name, user.last_name, user.mobile_number) == ("Ada", "Lovelace", "+16502530001")
     assert not user.has_usable_password()
 
@@ -106,14 +107,14 @@ def test_sign_in_exchanges_a_token_for_a_session_that_a_logout_at_kriya_ends(kri
 
     response = browser.post("/auth/kriya", **bearer(kriya.issue(ada)))
     assert response.status_code == 200
-    assert response.json() == {"id": str(User.objects.get().pk), "email": "16502530001@phone.kriya.invalid"}
+    assert response.json() == {"id": str(User.objects.get().pk), "email": synthetic_email("+16502530001")}
     assert browser.get("/api/session-me").status_code == 200
     assert SignedInSession.objects.get().kriya_user_id == ada["id"]
 
     kriya.logout(ada)
-    wait_for(lambda: not Session.objects.exists(), timeout=2)
+    # The hook ends the session, then drops its record: wait for both (the record a moment after the session).
+    wait_for(lambda: not Session.objects.exists() and not SignedInSession.objects.exists(), timeout=2)
     assert browser.get("/api/session-me").status_code == 403  # anonymous again
-    assert not SignedInSession.objects.exists()
 
 
 def test_a_session_revocation_ends_only_the_django_session_signed_in_with_it(kriya, rp):
@@ -220,5 +221,96 @@ def test_a_number_given_to_someone_else_never_opens_its_previous_owners_account(
 
     bobs = Client().get("/api/me", **bearer(kriya.issue(bob))).json()
     assert bobs["id"] != adas["id"]
-    assert bobs["email"] == f"16502530001.{bob['id'][:8]}@phone.kriya.invalid"
+    assert bobs["email"] == synthetic_email("+16502530001").replace("@", f".{bob['id'][:8]}@")
     assert Client().get("/api/me", **bearer(kriya.issue(ada))).json() == adas
+
+
+def test_the_synthetic_email_shows_no_digit_of_the_number_and_is_the_same_for_the_same_number(kriya, rp):
+    email = Client().get("/api/me", **bearer(kriya.issue(kriya.add_user()))).json()["email"]
+
+    local, domain = email.split("@")
+    assert domain == "phone.kriya.invalid"
+    assert "16502530001" not in email and "2530001" not in email
+    assert email == synthetic_email("+16502530001") != synthetic_email("+16502530002")
+
+
+def test_the_command_prints_the_address_a_number_signs_in_as_so_it_can_be_invited(kriya, rp, capsys):
+    from django.core.management import call_command
+
+    call_command("kriya_synthetic_email", "+16502530001")
+    invited = capsys.readouterr().out.strip()
+    assert Client().get("/api/me", **bearer(kriya.issue(kriya.add_user()))).json()["email"] == invited
+
+
+def test_an_account_whose_email_showed_the_number_keeps_its_id_and_loses_the_digits(kriya, rp):
+    ada = kriya.add_user()
+    legacy = User.objects.create_user("16502530001@phone.kriya.invalid")  # made by the kit before 0.2
+    KriyaIdentity.objects.create(kriya_user_id=ada["id"], user=legacy)
+
+    response = Client().get("/api/me", **bearer(kriya.issue(ada)))
+    assert response.json() == {"id": legacy.pk, "email": synthetic_email("+16502530001")}
+
+
+class ClosedAdapter(KriyaAdapter):
+    def is_open_for_signup(self, kriya_user, identity):
+        return identity == synthetic_email("+16502530002")  # only this number was invited
+
+
+def test_closed_sign_up_refuses_an_unknown_number_with_403_and_creates_nothing(kriya, rp):
+    rp.KRIYA_ADAPTER = "test_django.ClosedAdapter"
+    token = kriya.issue(kriya.add_user())
+    detail = ("Sign-up is closed here and this phone number has no account: ask an administrator for an "
+              "invitation")
+
+    response = Client().post("/auth/kriya", **bearer(token))
+    assert (response.status_code, response.json()) == (403, {"detail": detail})
+    response = Client().get("/api/me", **bearer(token))
+    assert (response.status_code, response.json()) == (403, {"detail": detail})
+    assert not User.objects.exists() and not Session.objects.exists()
+
+    invited = kriya.add_user(phone="+16502530002")
+    assert Client().post("/auth/kriya", **bearer(kriya.issue(invited))).status_code == 200
+
+
+def test_closed_sign_up_still_lets_a_known_user_in(kriya, rp):
+    ada = kriya.add_user()
+    assert Client().post("/auth/kriya", **bearer(kriya.issue(ada))).status_code == 200
+    rp.KRIYA_ADAPTER = "test_django.ClosedAdapter"
+    assert Client().post("/auth/kriya", **bearer(kriya.issue(ada))).status_code == 200
+
+
+def test_sign_in_keeps_a_session_engines_long_keys(kriya, rp):
+    rp.SESSION_ENGINE = "planelike.sessions"  # 128-character keys, as Plane's
+    browser = Client()
+    assert browser.post("/auth/kriya", **bearer(kriya.issue(kriya.add_user()))).status_code == 200
+
+    assert len(SignedInSession.objects.get().session_key) == 128
+    assert browser.get("/api/session-me").status_code == 200
+
+
+@pytest.mark.filterwarnings("ignore::django.core.cache.CacheKeyWarning")  # the 300-character keys, on purpose
+def test_a_session_the_kit_could_not_record_is_ended_not_left_beyond_revocation(kriya, rp):
+    from django.db import DatabaseError, connection
+    from planelike import sessions
+    from planelike.sessions_too_long import SessionStore
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite does not enforce a column's length (KIT_DATABASE_URL=postgres://…)")
+    rp.SESSION_ENGINE = "planelike.sessions_too_long"
+    sessions.made.clear()
+    with pytest.raises(DatabaseError):
+        Client().post("/auth/kriya", **bearer(kriya.issue(kriya.add_user())))
+
+    assert len(sessions.made) >= 1 and not any(SessionStore().exists(key) for key in sessions.made)
+    assert not SignedInSession.objects.exists()
+
+
+def test_a_logging_setup_that_would_silence_the_kit_is_a_warning(settings):
+    from kriya_client.plane.checks import check_logging
+
+    settings.LOGGING = {"version": 1, "disable_existing_loggers": True, "loggers": {"plane": {}}}
+    assert [warning.id for warning in check_logging()] == ["kriya_client.W001"]
+    settings.LOGGING["loggers"]["kriya_client"] = {"level": "INFO"}
+    assert check_logging() == []
+    settings.LOGGING = {"version": 1, "disable_existing_loggers": False}
+    assert check_logging() == []

@@ -4,10 +4,11 @@ Django and DRF are optional: kriya_client.django and kriya_client.drf import the
 """
 
 from .cache import DjangoCache, MemoryCache
-from .client import CursorExpired, KriyaClient, KriyaError, KriyaUnavailable, cache_seconds
+from .client import KriyaClient, cache_seconds
+from .errors import CursorExpired, KriyaError, KriyaUnavailable, SignUpClosed
 from .follower import RevocationFollower
 from .tokens import token_key, unverified_claims
 
 __all__ = ["CursorExpired", "DjangoCache", "KriyaClient", "KriyaError", "KriyaUnavailable", "MemoryCache",
-           "RevocationFollower", "cache_seconds", "token_key", "unverified_claims"]
-__version__ = "0.1.0"
+           "RevocationFollower", "SignUpClosed", "cache_seconds", "token_key", "unverified_claims"]
+__version__ = "0.2.0"

@@ -10,19 +10,13 @@ import time
 import requests
 
 from .cache import Entry, MemoryCache
+from .errors import CursorExpired, KriyaError, KriyaUnavailable
+from .follower import RevocationFollower
 from .tokens import token_key, unverified_claims
 
 logger = logging.getLogger("kriya_client")
 
 MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*(\d+)", re.IGNORECASE)
-
-
-class KriyaError(Exception):
-    """Kriya answered something the kit cannot use (a refused API key, a malformed answer)."""
-
-
-class KriyaUnavailable(KriyaError):
-    """Kriya could not be reached or failed (5xx, timeout): the token is neither valid nor invalid. Fail closed."""
 
 
 def cache_seconds(cache_control: str) -> int:
@@ -131,8 +125,6 @@ class KriyaClient:
     def follow_revocations(self, on_revoked=None, on_reset=None, poll_seconds: float = 1.0, start: bool = True,
                            cursor_store=None):
         """The RevocationFollower of this client, created once; started in a daemon thread unless start=False."""
-        from .follower import RevocationFollower
-
         with self._follower_lock:
             if self.follower is None:
                 self.follower = RevocationFollower(self, on_revoked=on_revoked, on_reset=on_reset,
@@ -145,7 +137,3 @@ class KriyaClient:
         if self.follower is not None:
             self.follower.stop()
         self.http.close()
-
-
-class CursorExpired(KriyaError):
-    """410 from the feed: events were purged past our cursor, so cached answers may hide a revocation."""

@@ -13,9 +13,12 @@ Settings (only KRIYA_BACKEND_URL and KRIYA_API_KEY are required):
   KRIYA_ON_REVOKED                         dotted path of hook(event); default delete_revoked_sessions
   KRIYA_ON_RESET                           dotted path of hook() for a 410; default delete_all_signed_in_sessions
   KRIYA_USER_RESOLVER                      dotted path of resolver(kriya_user) -> local user; default find_or_create_user
+  KRIYA_ADAPTER                            dotted path of the KriyaAdapter class (kriya_client.adapter): how users are
+                                           found, created and signed in; Plane: kriya_client.plane.adapter.PlaneAdapter
   KRIYA_CACHE_LOCAL_USER (True)            keep the resolved local user with the cached answer (no query per request)
   KRIYA_PHONE_FIELD ("mobile_number")      the local user's field that receives the phone number, if the model has it
   KRIYA_EMAIL_DOMAIN ("phone.kriya.invalid")  domain of the synthetic email of email-keyed user models
+  KRIYA_PLANE_BEARER (False)               Plane only: its base API views also take Kriya tokens (kriya_client.plane)
 """
 
 from __future__ import annotations
@@ -26,8 +29,6 @@ import threading
 
 from django.apps import apps
 from django.conf import settings
-from django.contrib.auth import get_user_model, login
-from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
 from django.http import JsonResponse
 from django.utils.decorators import method_decorator
@@ -35,8 +36,10 @@ from django.utils.module_loading import import_string
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from .adapter import get_adapter
 from .cache import DjangoCache, MemoryCache
-from .client import KriyaClient, KriyaUnavailable
+from .client import KriyaClient
+from .errors import KriyaUnavailable, SignUpClosed
 from .tokens import unverified_claims
 
 
@@ -56,6 +59,12 @@ class DatabaseCursorStore:
         # Not update_or_create(): its transaction reads before it writes, which SQLite refuses under contention.
         if not FollowerCursor.objects.filter(name=self.name).update(cursor=cursor):
             FollowerCursor.objects.get_or_create(name=self.name, defaults={"cursor": cursor})
+
+    def close(self):
+        """The follower stops: close the connection Django opened for its thread (nobody else would)."""
+        from django.db import connection
+
+        connection.close()
 
 _clients: dict[int, KriyaClient] = {}  # one per process: a forked child must not share its parent's sockets
 _lock = threading.Lock()
@@ -151,60 +160,9 @@ def own_copy(instance):
     return clone
 
 
-def synthetic_email(phone_number: str) -> str:
-    """The email of a phone-only user on an email-keyed user model: +16502530001 -> 16502530001@phone.kriya.invalid."""
-    digits = "".join(ch for ch in phone_number if ch.isdigit())
-    return f"{digits}@{setting('KRIYA_EMAIL_DOMAIN', 'phone.kriya.invalid')}"
-
-
 def find_or_create_user(kriya_user: dict):
-    """The default resolver: the local user of this Kriya user, created on first sign-in (unusable password).
-
-    The first time, it is found by phone number through USERNAME_FIELD: the E.164 number, or synthetic_email()
-    when USERNAME_FIELD is "email"; then linked to the Kriya user id (KriyaIdentity), which finds it ever after.
-    Kriya's email is never used to match an account: Kriya does not verify emails.
-    """
-    from .models import KriyaIdentity
-
-    model = get_user_model()
-    phone, kriya_id = kriya_user["phone_number"], str(kriya_user["id"])
-    names = {field.name for field in model._meta.get_fields()}
-    phone_field = setting("KRIYA_PHONE_FIELD", "mobile_number")
-    if not (phone_field and phone_field in names and phone_field != model.USERNAME_FIELD):
-        phone_field = None
-    link = KriyaIdentity.objects.select_related("user").filter(kriya_user_id=kriya_id).first()
-    if link is not None:
-        user = link.user
-        if phone_field and getattr(user, phone_field) != phone:  # the number changed at Kriya: same account
-            model._default_manager.filter(pk=user.pk).update(**{phone_field: phone})
-            setattr(user, phone_field, phone)
-        return user
-
-    defaults = {"password": make_password(None)}
-    for name in ("first_name", "last_name"):
-        if name in names:
-            defaults[name] = (kriya_user.get(name) or "")[: model._meta.get_field(name).max_length or None]
-    if phone_field:
-        defaults[phone_field] = phone
-    # Each step is safe to repeat or race (get_or_create on unique keys), so no transaction around them: on
-    # SQLite one that reads before it writes fails at once, instead of waiting, when another process writes.
-    user, created = model._default_manager.get_or_create(**{model.USERNAME_FIELD: local_identity(phone)},
-                                                         defaults=defaults)
-    if not created and KriyaIdentity.objects.filter(user=user).exclude(kriya_user_id=kriya_id).exists():
-        # The number belonged to another Kriya user, who moved to a new one: never their account.
-        user, _ = model._default_manager.get_or_create(
-            **{model.USERNAME_FIELD: local_identity(phone, kriya_id)}, defaults=defaults)
-    link, _ = KriyaIdentity.objects.get_or_create(kriya_user_id=kriya_id, defaults={"user": user})
-    return link.user
-
-
-def local_identity(phone_number: str, kriya_id: str | None = None) -> str:
-    """The USERNAME_FIELD value of a Kriya user's local account (kriya_id: when the number was someone else's)."""
-    model = get_user_model()
-    if model.USERNAME_FIELD == "email":
-        email = synthetic_email(phone_number)
-        return email.replace("@", f".{kriya_id[:8]}@") if kriya_id else email
-    return f"{phone_number}.{kriya_id[:8]}" if kriya_id else phone_number
+    """The default resolver: KRIYA_ADAPTER's resolve_user() (find, or create on first sign-in, or SignUpClosed)."""
+    return get_adapter().resolve_user(kriya_user)
 
 
 def sign_in(request, token: str):
@@ -215,18 +173,31 @@ def sign_in(request, token: str):
     user = authenticate_token(token)
     if user is None:
         return None
-    login(request, user, backend=setting("KRIYA_AUTH_BACKEND", "django.contrib.auth.backends.ModelBackend"))
-    from .models import SignedInSession
-
     claims = unverified_claims(token)
     version = claims.get("token_version")
-    # Two statements, not update_or_create(): SQLite refuses a transaction that reads, then writes, under contention.
-    SignedInSession.objects.filter(session_key=request.session.session_key).delete()
-    SignedInSession.objects.create(
-        session_key=request.session.session_key, user_id=str(user.pk), kriya_user_id=str(claims.get("user_id")),
-        kriya_session_id=claims.get("sid") or None,
-        kriya_token_version=version if isinstance(version, int) and version >= 0 else 0)
+    log_in(request, user, kriya_user_id=str(claims.get("user_id")), kriya_session_id=claims.get("sid"),
+           kriya_token_version=version if isinstance(version, int) and version >= 0 else 0)
     return user
+
+
+def log_in(request, user, *, kriya_user_id: str, kriya_session_id: str | None, kriya_token_version: int = 0) -> None:
+    """KRIYA_ADAPTER's login(), then the record a revocation ends the session by. No record, no session: a
+    session that no revocation could reach must not outlive a failed write."""
+    from .models import SignedInSession
+
+    get_adapter().login(request, user)
+    try:
+        # Two statements, not update_or_create(): SQLite refuses a transaction that reads, then writes, under contention.
+        SignedInSession.objects.filter(session_key=request.session.session_key).delete()
+        SignedInSession.objects.create(session_key=request.session.session_key, user_id=str(user.pk),
+                                       kriya_user_id=kriya_user_id, kriya_session_id=kriya_session_id or None,
+                                       kriya_token_version=kriya_token_version)
+    except Exception:
+        request.session.flush()
+        raise
+
+
+SIGN_UP_CLOSED = "Sign-up is closed here and this phone number has no account: ask an administrator for an invitation"
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -245,6 +216,8 @@ class SignInView(View):
             user = sign_in(request, token.strip())
         except KriyaUnavailable:
             return JsonResponse({"detail": "Authentication service unavailable"}, status=503)
+        except SignUpClosed:
+            return JsonResponse({"detail": SIGN_UP_CLOSED}, status=403)
         if user is None:
             return JsonResponse({"detail": "Invalid or expired token"}, status=401)
         return JsonResponse({"id": str(user.pk), user.USERNAME_FIELD: getattr(user, user.USERNAME_FIELD)})

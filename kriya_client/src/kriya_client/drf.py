@@ -5,8 +5,8 @@ from __future__ import annotations
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
-from .client import KriyaUnavailable
-from .django import authenticate_token
+from .errors import KriyaUnavailable, SignUpClosed
+from .django import SIGN_UP_CLOSED, authenticate_token
 
 
 class AuthenticationUnavailable(exceptions.APIException):
@@ -35,6 +35,8 @@ class KriyaTokenAuthentication(BaseAuthentication):
             user = authenticate_token(token)
         except KriyaUnavailable:
             raise AuthenticationUnavailable() from None
+        except SignUpClosed:
+            raise exceptions.PermissionDenied(SIGN_UP_CLOSED) from None
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid or expired token")
         return user, token

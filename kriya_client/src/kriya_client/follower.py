@@ -7,7 +7,7 @@ import os
 import threading
 import time
 
-from .client import CursorExpired, KriyaError
+from .errors import CursorExpired, KriyaError
 
 logger = logging.getLogger("kriya_client")
 
@@ -101,16 +101,20 @@ class RevocationFollower:
     def run(self, max_polls: int | None = None) -> None:
         """Poll until stop() (or max_polls polls); errors are logged and retried at the next poll."""
         polls = 0
-        while not self._stop.is_set() and (max_polls is None or polls < max_polls):
-            started = time.monotonic()
-            try:
-                self.poll()
-            except KriyaError as error:
-                logger.warning("kriya_client: revocation feed: %s", error)
-            except Exception:
-                logger.exception("kriya_client: revocation feed poll failed")
-            polls += 1
-            self._stop.wait(max(0.0, self.poll_seconds - (time.monotonic() - started)))
+        try:
+            while not self._stop.is_set() and (max_polls is None or polls < max_polls):
+                started = time.monotonic()
+                try:
+                    self.poll()
+                except KriyaError as error:
+                    logger.warning("kriya_client: revocation feed: %s", error)
+                except Exception:
+                    logger.exception("kriya_client: revocation feed poll failed")
+                polls += 1
+                self._stop.wait(max(0.0, self.poll_seconds - (time.monotonic() - started)))
+        finally:
+            if hasattr(self.cursor_store, "close"):  # e.g. this thread's database connection
+                self.cursor_store.close()
 
     def start(self) -> None:
         """Start the daemon thread once per process (a forked child starts its own)."""

@@ -5,7 +5,7 @@ from django.db import models
 class SignedInSession(models.Model):
     """A Django session started by exchanging a Kriya token: a revocation of that user or session ends it."""
 
-    session_key = models.CharField(max_length=40, unique=True)
+    session_key = models.CharField(max_length=255, unique=True)  # Django's keys are 32 characters, Plane's 128
     user_id = models.CharField(max_length=64, db_index=True)  # the local user's pk, for hooks of your own
     kriya_user_id = models.CharField(max_length=64, db_index=True)
     kriya_session_id = models.CharField(max_length=64, null=True, blank=True, db_index=True)

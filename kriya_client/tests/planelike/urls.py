@@ -5,6 +5,11 @@ from rest_framework.views import APIView
 
 from kriya_client.django import SignInView
 
+try:
+    from kriya_client import oidc
+except ImportError:  # PyJWT with its crypto extra is not installed here: test_oidc.py skips
+    oidc = None
+
 
 class MeView(APIView):
     def get(self, request):
@@ -23,3 +28,8 @@ urlpatterns = [
     path("api/session-me", SessionMeView.as_view()),
     path("auth/kriya", SignInView.as_view()),
 ]
+if oidc is not None:
+    urlpatterns += [
+        path("auth/kriya/login/", oidc.OIDCLoginView.as_view(), name="kriya-oidc-login"),
+        path("auth/kriya/callback/", oidc.OIDCCallbackView.as_view(), name="kriya-oidc-callback"),
+    ]
