@@ -220,7 +220,7 @@ def check_test_numbers_deploy(app_configs, **kwargs):
     return [Error(
         f"OTP_TEST_NUMBERS is set ({len(settings.OTP_TEST_NUMBERS)} number(s)): each signs in with a fixed code.",
         hint="Remove them, or set OTP_TEST_NUMBERS_IN_PRODUCTION=True if app-store review needs them.",
-        id="kriya.E050",
+        id="kriya.E057",
     )]
 
 

@@ -387,9 +387,9 @@ def test_check_deploy_refuses_test_numbers_unless_meant_for_production(settings)
     settings.DEBUG = False
     settings.OTP_TEST_NUMBERS = {"+12025550142": "123456"}
 
-    refused = [m for m in run_checks(include_deployment_checks=True) if m.id == "kriya.E050"]
+    refused = [m for m in run_checks(include_deployment_checks=True) if m.id == "kriya.E057"]
     settings.OTP_TEST_NUMBERS_IN_PRODUCTION = True
-    allowed = [m for m in run_checks(include_deployment_checks=True) if m.id == "kriya.E050"]
+    allowed = [m for m in run_checks(include_deployment_checks=True) if m.id == "kriya.E057"]
 
     assert len(refused) == 1 and "OTP_TEST_NUMBERS_IN_PRODUCTION=True" in refused[0].hint
     assert allowed == []
