@@ -6,7 +6,6 @@ one loopback port, like an app's backend that a browser visits.
 
 import contextlib
 import html
-import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -156,9 +155,3 @@ class OidcRelyingParty:
             self.server.shutdown()
             self.server.server_close()
 
-
-def as_json(response) -> dict:
-    try:
-        return response.json()
-    except json.JSONDecodeError:
-        return {"status": response.status_code, "body": response.text[:200]}

@@ -1,7 +1,6 @@
 """Kriya as an OpenID Connect provider, in this process: discovery, the code flow with PKCE, the ID token and its
 claims, and every request the spec says to refuse. Tests/test_oidc_live.py runs a real client against gunicorn."""
 
-import json
 import os
 import subprocess
 import sys

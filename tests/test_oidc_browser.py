@@ -15,7 +15,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from accounts.models import Session, User
 from accounts.tokens import issue_token
 from tests.otp_fixtures import code_in
-from tests.test_browser import SCREENSHOTS, Page, browser  # noqa: F401  (the browser fixture)
+from tests.test_browser import Page, browser  # noqa: F401  (the browser fixture)
 from tests.test_oidc_live import kriya, register, relying_party  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.postgres

@@ -194,3 +194,25 @@ def test_rp_initiated_logout_over_http_ends_the_session_for_every_follower(kriya
     assert page.status_code == 200 and 'id="signed-out"' in page.text
     assert Session.objects.get(pk=sid).revoked_reason == "oidc_logout"
     assert RevocationEvent.objects.filter(session_id=sid, type="session_revoked").exists()
+
+
+def test_the_kits_browser_sign_in_speaks_with_kriyas_provider(kriya, relying_party, provider, settings, rf):
+    """kriya_client.oidc (what Plane runs) against the real provider: its authorization request, its code exchange
+    and its ID token check (PyJWT against the JWKS), with the claims it reads."""
+    from django.contrib.sessions.backends.db import SessionStore
+    from kriya_client import oidc as kit
+
+    client = register(relying_party, "kit")  # a callback on the relying party's port: its page is not needed
+    settings.KRIYA_OIDC_ISSUER, settings.KRIYA_OIDC_REDIRECT_URI = kriya, client.redirect_uri
+    settings.KRIYA_OIDC_CLIENT_ID, settings.KRIYA_OIDC_CLIENT_SECRET = client.client_id, client.client_secret
+    request = rf.get("/auth/kriya/login")
+    request.session = SessionStore()
+
+    back = PageBrowser(provider).sign_in(kit.authorization_url(request, "/projects"))
+
+    params = dict(part.split("=", 1) for part in back.url.split("?", 1)[1].split("&"))
+    attempt = request.session[kit.PENDING][params["state"]]
+    claims = kit.id_token_claims(request, params["code"], attempt)
+    session = Session.objects.get(user__phone_number=PHONE)
+    assert (claims["sub"], claims["sid"], claims["phone_number"], claims["given_name"]) == (
+        str(session.user_id), str(session.pk), PHONE, "Asha")
