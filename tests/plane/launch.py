@@ -224,3 +224,19 @@ class Plane:
                 os.killpg(self.process.pid, signal.SIGKILL)  # its own session (start_new_session): its group
                 self.process.wait()
             self.process = None
+
+
+def build(database_url: str) -> str:
+    """Everything the tests need before the first Plane starts (CI runs this in the background, early)."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(database_url)
+    postgres = Postgres(url.hostname or "127.0.0.1", url.port or 5432, url.username or "postgres", url.password or "")
+    python = venv() / "bin" / "python"
+    return postgres.template(python, source(), environment("", "redis://127.0.0.1:6379/0", "", ""))
+
+
+if __name__ == "__main__":  # python -m tests.plane.launch: build (or find) the venv and the template database
+    if missing():
+        sys.exit(missing())
+    print(build(os.environ["DATABASE_URL"]))
