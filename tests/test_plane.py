@@ -2,7 +2,8 @@
 production way (gunicorn, 2 uvicorn workers, plane.asgi) and wired exactly by kriya_client's settings file for
 Plane, with Kriya under gunicorn on PostgreSQL: sign-in by token exchange, what Plane's web app needs right after
 it, revocations ending Plane's sessions, Bearer tokens on Plane's API (opt-in), closed sign-up, Kriya down, and
-Plane restarted during a logout."""
+Plane restarted during a logout. The browser sign-in runs in headless Chromium against Kriya's own OpenID Connect
+provider and hosted pages (screenshots: artifacts/screenshots/plane-*.png)."""
 
 from __future__ import annotations
 
