@@ -513,6 +513,9 @@ def test_with_plane_s_sign_up_off_an_unknown_number_gets_a_readable_page_from_th
 
     page.wait_for_text("h1", "Sign-in did not finish")
     page.shot("plane-6-sign-up-closed")
+    page.driver.set_window_size(360, 900)  # on a phone, where this sign-in mostly happens
+    page.shot("plane-6-sign-up-closed-360")
+    assert page.no_horizontal_overflow("body")
     assert page.driver.current_url.startswith(f"{plane.base}/auth/kriya/callback/")
     assert page.statuses[f"{plane.base}/auth/kriya/callback/"] == 403
     text = page.wait_for("body").text
