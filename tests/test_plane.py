@@ -505,10 +505,18 @@ def test_two_new_numbers_sign_in_to_plane_through_kriya_s_pages_and_a_kriya_logo
     assert sorted({url for url in page.requests if not url.startswith(local)}) == [], "requests that left the machine"
 
 
-def test_with_plane_s_sign_up_off_an_unknown_number_gets_a_readable_page_from_the_browser_sign_in(
+def test_the_browser_sign_in_s_refusals_are_readable_pages_kriya_down_and_plane_s_sign_up_off(
         oidc_kriya, start_oidc_plane, provider, browser):  # noqa: F811
     plane = start_oidc_plane(ENABLE_SIGNUP="0")
     page = Journey(browser, plane, oidc_kriya)
+    oidc_kriya["proxy"].cut()  # Kriya down before Plane ever read its discovery document: a page, not an error
+    page.go(f"{plane.base}/auth/kriya/login/?next=/")
+    page.wait_for_text("h1", "Sign-in did not finish")
+    page.shot("plane-0-kriya-down")
+    assert page.statuses[f"{plane.base}/auth/kriya/login/"] == 503
+    assert "cannot be reached right now" in page.wait_for("body").text
+    oidc_kriya["proxy"].restore()
+
     page.sign_in(provider, "+919876543212", "Meera")
 
     page.wait_for_text("h1", "Sign-in did not finish")
