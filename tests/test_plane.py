@@ -2,7 +2,8 @@
 production way (gunicorn, 2 uvicorn workers, plane.asgi) and wired exactly by kriya_client's settings file for
 Plane, with Kriya under gunicorn on PostgreSQL: sign-in by token exchange, what Plane's web app needs right after
 it, revocations ending Plane's sessions, Bearer tokens on Plane's API (opt-in), closed sign-up, Kriya down, and
-Plane restarted during a logout."""
+Plane restarted during a logout. The browser sign-in runs in headless Chromium against Kriya's own OpenID Connect
+provider and hosted pages (screenshots: artifacts/screenshots/plane-*.png)."""
 
 from __future__ import annotations
 
@@ -13,18 +14,22 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import psycopg
 import pytest
 from django.db import connection
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.plane import launch
-from tests.servers import call
+from tests.otp_fixtures import code_in
+from tests.servers import REPO, TCPProxy, call, free_port, gunicorn, production_env
+from tests.test_browser import Page, browser  # noqa: F401 (browser: a fixture)
+from tests.test_oidc_live import database_url, signing_key
 from tests.test_relying_party import kriya, seconds_until, sign_in_at_kriya  # noqa: F401 (kriya: a fixture)
 
 pytestmark = pytest.mark.postgres
@@ -73,29 +78,38 @@ def test_plane_s_worker_beat_and_migrator_load_the_kit_s_settings_from_the_docum
     assert (result.returncode, result.stdout.strip()) == (0, "System check identified no issues (0 silenced).")
 
 
-@pytest.fixture
-def start_plane(plane_build, kriya, redis_url, tmp_path):  # noqa: F811 (kriya: the fixture)
-    """start_plane(**environment): Plane on a fresh copy of the template database, talking to Kriya through the
-    cuttable proxy; stopped (and its database dropped) after the test."""
+@contextlib.contextmanager
+def planes(plane_build, kriya, redis_url, tmp_path):  # noqa: F811 (kriya: the fixture's value)
+    """start_plane(port=None, **environment): Plane on a fresh copy of the template database, talking to Kriya
+    through the cuttable proxy; stopped (and its database dropped) on the way out."""
     import redis
 
     started = []
 
-    def start_plane(**variables):
+    def start_plane(port=None, **variables):
         redis.Redis.from_url(redis_url).flushdb()  # Plane's cache: nothing from an earlier test
         database = stack.enter_context(plane_build["postgres"].copy(plane_build["template"]))
         env = launch.environment(database, redis_url, f"http://127.0.0.1:{kriya['proxy'].port}", kriya["key"],
                                  **variables)
-        plane = launch.Plane(plane_build["python"], plane_build["source"], env, tmp_path / f"plane{len(started)}.log")
+        plane = launch.Plane(plane_build["python"], plane_build["source"], env, tmp_path / f"plane{len(started)}.log",
+                             port)
         plane.database = database
         started.append(plane)
         plane.start()
         return plane
 
     with contextlib.ExitStack() as stack:
-        yield start_plane
-        for plane in started:
-            plane.stop()
+        try:
+            yield start_plane
+        finally:
+            for plane in started:
+                plane.stop()
+
+
+@pytest.fixture
+def start_plane(plane_build, kriya, redis_url, tmp_path):  # noqa: F811 (kriya: the fixture)
+    with planes(plane_build, kriya, redis_url, tmp_path) as start:
+        yield start
 
 
 class Browser:
@@ -326,50 +340,193 @@ def test_plane_restarted_during_a_logout_comes_back_refusing_the_session(kriya, 
     assert plane_sql(plane, "SELECT count(*) FROM sessions") == [(0,)]
 
 
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # a redirect is the answer
+def register_plane(kriya, callback):  # noqa: F811 (kriya: a fixture's value)
+    """Plane registered at Kriya as the README says (manage.py create_oidc_client, first party): (id, secret)."""
+    result = subprocess.run([sys.executable, "manage.py", "create_oidc_client", "Plane", "--redirect-uri", callback,
+                             "--first-party"], cwd=REPO, env=kriya["env"], check=True, capture_output=True, text=True,
+                            timeout=60)
+    printed = dict(line.split("=", 1) for line in result.stdout.split())
+    return printed["client_id"], printed["client_secret"]
 
 
 @pytest.fixture
-def oidc_provider(plane_build, tmp_path):
-    """A stand-in OpenID Connect provider (kriya_client/tests/fake_oidc.py, in Plane's venv: it signs RS256 ID
-    tokens), until the one Kriya is getting lands; then this test runs against Kriya's own."""
-    from tests.servers import free_port, stop, wait_for_port
+def oidc_kriya(transactional_db, tmp_path, provider, settings):
+    """Kriya under gunicorn as an OpenID Connect provider: RS256 ID tokens, its hosted pages texting codes through
+    the webhook sender to the fake SMS provider. Plane reaches it at `public`, a cuttable proxy under another host
+    name than Plane's (a browser keeps their cookies apart, as it would two domains)."""
+    env = production_env(DATABASE_URL=database_url(tmp_path), OIDC_RSA_PRIVATE_KEY=signing_key(),
+                         OIDC_ALLOW_HTTP_REDIRECT_URIS="True", SMS_BACKEND="webhook",
+                         SMS_WEBHOOK_URL=provider.url + "/sms", SMS_WEBHOOK_SECRET="s" * 32,
+                         GUNICORN_THREADS="4")  # threads: Chromium's idle preconnections would hold sync workers
+    with gunicorn(env, tmp_path / "kriya.log", workers=2) as base:
+        proxy = TCPProxy(int(base.rsplit(":", 1)[1]))
+        proxy.restore()
+        yield {"base": base, "key": env["PLANE_API_KEY"], "proxy": proxy, "env": env,
+               "public": f"http://localhost:{proxy.port}"}
+        proxy.cut()
 
-    port = free_port()
-    with open(tmp_path / "oidc.log", "wb") as log:
-        process = subprocess.Popen([str(plane_build["python"]), str(launch.KIT / "tests" / "fake_oidc.py"), str(port)],
-                                   stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, process, log_path=tmp_path / "oidc.log")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+
+@pytest.fixture
+def start_oidc_plane(plane_build, oidc_kriya, redis_url, tmp_path):
+    """start_oidc_plane(**environment): Plane registered at Kriya for its callback URL, started with the printed
+    client id and secret and KRIYA_OIDC_ISSUER = Kriya's public address."""
+    with planes(plane_build, oidc_kriya, redis_url, tmp_path) as start:
+        def start_oidc_plane(**variables):
+            port = free_port()
+            client_id, secret = register_plane(oidc_kriya, f"http://127.0.0.1:{port}/auth/kriya/callback/")
+            return start(port, KRIYA_OIDC_ISSUER=oidc_kriya["public"], KRIYA_OIDC_CLIENT_ID=client_id,
+                         KRIYA_OIDC_CLIENT_SECRET=secret, **variables)
+
+        yield start_oidc_plane
 
 
-def test_a_browser_signs_in_to_plane_by_openid_connect_and_a_logout_at_kriya_ends_it(kriya, start_plane, oidc_provider):  # noqa: F811
-    plane = start_plane(KRIYA_OIDC_ISSUER=oidc_provider, KRIYA_OIDC_CLIENT_ID="plane",
-                        KRIYA_OIDC_CLIENT_SECRET="plane-secret")
-    ada = sign_in_at_kriya(kriya)  # her Kriya session: the ID token's sid
-    browser = Browser(plane)
-    browser.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(browser.jar), NoRedirect())
-    with pytest.raises(urllib.error.HTTPError) as login:
-        browser.opener.open(f"{plane.base}/auth/kriya/login/?next=/api/users/me/", timeout=20)
-    assert login.value.code == 302
-    approved = urllib.request.urlopen(f"{oidc_provider}/test/approve?" + urllib.parse.urlencode({
-        "authorize": login.value.headers["Location"], "sub": ada["user"]["id"], "sid": ada["session_id"],
-        "phone_number": "+16502530001", "first_name": "Ada"}), timeout=20)
-    with pytest.raises(urllib.error.HTTPError) as callback:
-        browser.opener.open(json.loads(approved.read())["callback"], timeout=20)
-    assert (callback.value.code, callback.value.headers["Location"]) == (302, "/api/users/me/")
+class SignedIn(Browser):
+    """A browser of Plane holding a session cookie given by hand (the one Chromium was given)."""
 
-    status, me = browser.request("GET", "/api/users/me/")
-    assert status == 200 and me["display_name"] == "Ada" and "2530001" not in me["email"]
-    assert browser.me("/api/users/me/profile/") == browser.me("/api/users/me/settings/") == 200
-    assert plane_sql(plane, "SELECT count(*) FROM sessions WHERE user_id IS NOT NULL AND device_info IS NOT NULL") == [(1,)]
+    def __init__(self, plane, session):
+        super().__init__(plane)
+        self.session = session
 
-    status = call(kriya["base"], "DELETE", f"/api/auth/sessions/{ada['session_id']}",
-                  headers={"Authorization": f"Bearer {ada['token']}"})[0]
-    assert status == 200
-    assert seconds_until(lambda: refused(browser.me)) < 2
+    def request(self, method, path, token=None, body=None, headers=None):
+        return super().request(method, path, token, body, {"Cookie": f"session-id={self.session}", **(headers or {})})
+
+
+class Journey(Page):
+    """A person in headless Chromium going from Plane to Kriya's pages and back; the status of every response."""
+
+    def __init__(self, driver, plane, kriya):  # noqa: F811 (kriya: a fixture's value)
+        super().__init__(driver, plane.base)
+        self.plane, self.kriya = plane, kriya
+        self.statuses: dict[str, int] = {}
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.set_window_size(1280, 900)
+
+    def collect_logs(self):
+        for entry in self.driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message["method"] == "Network.requestWillBeSent":
+                self.requests.append(message["params"]["request"]["url"])
+            elif message["method"] == "Network.responseReceived":
+                response = message["params"]["response"]
+                self.statuses[response["url"].split("?")[0]] = response["status"]
+        self.console += [entry for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+    def go(self, url):
+        self.driver.get(url)
+        self.collect_logs()
+
+    def fill(self, css, text):
+        field = self.wait_for(css)
+        field.clear()
+        field.send_keys(text)
+        self.click("main form button[type=submit]")
+
+    def sign_in(self, provider, phone, first_name, shots=False):
+        """Plane's sign-in link -> Kriya's phone page -> the texted code -> first name; back at Plane after."""
+        self.go(f"{self.plane.base}/auth/kriya/login/?next=/api/users/me/")
+        self.wait_for("#phone")
+        assert self.driver.current_url.startswith(f"{self.kriya['public']}/signin"), self.driver.current_url
+        if shots:
+            self.shot("plane-1-kriya-phone")
+        texts = len(provider.requests)
+        self.fill("#phone", phone)
+        self.wait_for("#code")
+        if shots:
+            self.shot("plane-2-kriya-code")
+        assert len(provider.requests) == texts + 1 and phone in provider.requests[-1]["body"]
+        self.fill("#code", code_in(provider.texts()[-1]))
+        self.wait_for("#first_name")
+        if shots:
+            self.shot("plane-3-kriya-name")
+        self.fill("#first_name", first_name)
+
+    def landed(self, path, timeout=15):
+        WebDriverWait(self.driver, timeout).until(lambda driver: driver.current_url == self.plane.base + path)
+        self.collect_logs()
+
+    def cookie_browser(self):
+        """Plane's API with the session cookie Chromium was given."""
+        cookie = self.driver.get_cookie("session-id")
+        assert cookie is not None, "Plane set no session cookie"
+        return SignedIn(self.plane, cookie["value"])
+
+    def forget(self):
+        """Another person on this browser: no cookie of Plane's or Kriya's left."""
+        self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+
+
+def test_two_new_numbers_sign_in_to_plane_through_kriya_s_pages_and_a_kriya_logout_ends_each_plane_session(
+        oidc_kriya, start_oidc_plane, provider, browser):  # noqa: F811
+    plane = start_oidc_plane()
+    page = Journey(browser, plane, oidc_kriya)
+    signed_in = {}
+    for number, (phone, name) in enumerate((("+919876543210", "Asha"), ("+919876543211", "Ravi"))):
+        if number:
+            page.forget()
+        page.sign_in(provider, phone, name, shots=not number)
+        page.landed("/api/users/me/")
+        if not number:
+            page.shot("plane-4-signed-in")
+        plane_browser = page.cookie_browser()
+        for path in ("/api/users/me/", "/api/users/me/profile/", "/api/users/me/settings/"):
+            assert plane_browser.me(path) == 200, path
+        _, me = plane_browser.request("GET", "/api/users/me/")
+        assert me["display_name"] == name and me["first_name"] == name
+        assert digits(phone)[-7:] not in me["email"] and digits(phone)[-7:] not in me["display_name"]
+        assert (me["last_login_medium"], me["is_password_autoset"]) == ("kriya", False)
+        assert json.loads(page.wait_for("pre").text)["id"] == me["id"]  # what Chromium was shown: the same person
+        signed_in[phone] = plane_browser
+    assert sorted(plane_sql(plane, "SELECT mobile_number FROM users")) == [("+919876543210",), ("+919876543211",)]
+    assert plane_sql(plane, "SELECT count(*) FROM sessions WHERE user_id IS NOT NULL AND device_info IS NOT NULL") == [(2,)]
+
+    # Asha revokes her browser's Kriya session from her phone: only her Plane session ends.
+    asha, ravi = signed_in["+919876543210"], signed_in["+919876543211"]
+    phone = sign_in_at_kriya(oidc_kriya, phone="+919876543210", device="Phone")
+    bearer = {"Authorization": f"Bearer {phone['token']}"}
+    _, _, listed = call(oidc_kriya["base"], "GET", "/api/auth/sessions", headers=bearer)
+    [browser_session] = [row["id"] for row in json.loads(listed)["sessions"] if not row["current"]]
+    assert call(oidc_kriya["base"], "DELETE", f"/api/auth/sessions/{browser_session}", headers=bearer)[0] == 200
+    revoked = seconds_until(lambda: refused(asha.me))
+    assert ravi.me() == ravi.me("/api/users/me/profile/") == 200
+
+    # Ravi signs out at Kriya (RP-initiated logout, in the browser): his Plane session ends too.
+    page.go(f"{oidc_kriya['public']}/oauth/logout")
+    page.wait_for_text("h1", "Sign out of Kriya?")
+    page.shot("plane-5-kriya-logout")
+    page.click("button[name=allow]")
+    logged_out = seconds_until(lambda: refused(ravi.me))
+    print(f"\nPlane session 401 after the Kriya session ended: DELETE {revoked:.2f} s, RP-initiated logout "
+          f"{logged_out:.2f} s")
+    assert revoked < 2 and logged_out < 2
+    assert plane_sql(plane, "SELECT count(*) FROM sessions WHERE user_id IS NOT NULL") == [(0,)]
+
+    page.collect_logs()
+    local = (plane.base + "/", oidc_kriya["public"] + "/", "data:", "about:", "chrome:")
+    assert sorted({url for url in page.requests if not url.startswith(local)}) == [], "requests that left the machine"
+
+
+def test_the_browser_sign_in_s_refusals_are_readable_pages_kriya_down_and_plane_s_sign_up_off(
+        oidc_kriya, start_oidc_plane, provider, browser):  # noqa: F811
+    plane = start_oidc_plane(ENABLE_SIGNUP="0")
+    page = Journey(browser, plane, oidc_kriya)
+    oidc_kriya["proxy"].cut()  # Kriya down before Plane ever read its discovery document: a page, not an error
+    page.go(f"{plane.base}/auth/kriya/login/?next=/")
+    page.wait_for_text("h1", "Sign-in did not finish")
+    page.shot("plane-0-kriya-down")
+    assert page.statuses[f"{plane.base}/auth/kriya/login/"] == 503
+    assert "cannot be reached right now" in page.wait_for("body").text
+    oidc_kriya["proxy"].restore()
+
+    page.sign_in(provider, "+919876543212", "Meera")
+
+    page.wait_for_text("h1", "Sign-in did not finish")
+    page.shot("plane-6-sign-up-closed")
+    page.driver.set_window_size(360, 900)  # on a phone, where this sign-in mostly happens
+    page.shot("plane-6-sign-up-closed-360")
+    assert page.no_horizontal_overflow("body")
+    assert page.driver.current_url.startswith(f"{plane.base}/auth/kriya/callback/")
+    assert page.statuses[f"{plane.base}/auth/kriya/callback/"] == 403
+    text = page.wait_for("body").text
+    assert "Sign-up is closed here and this phone number has no account" in text and "Try again" in text
+    assert plane_sql(plane, "SELECT count(*) FROM users") == [(0,)]
+    assert page.driver.get_cookie("session-id") is None or page.cookie_browser().me() == 401

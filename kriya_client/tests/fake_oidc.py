@@ -1,6 +1,7 @@
-"""A tiny OpenID Connect provider in a thread, standing in for Kriya's until the kit's tests run against the real one:
-discovery, JWKS, an authorize step the test drives (approve()), and a token endpoint that checks PKCE (S256), the
-redirect URI and the client's secret, and signs RS256 ID tokens."""
+"""A tiny OpenID Connect provider in a thread, standing in for Kriya's in the kit's own tests, which run without
+Kriya (Kriya's suite runs the kit inside Plane against Kriya's real provider: tests/test_plane.py): discovery, JWKS,
+an authorize step the test drives (approve()), and a token endpoint that checks PKCE (S256), the redirect URI and
+the client's secret, and signs RS256 ID tokens."""
 
 from __future__ import annotations
 
@@ -77,11 +78,6 @@ class FakeOIDC:
                     return self.answer(200, {"issuer": fake.issuer, "jwks_uri": f"{fake.url}/oauth/jwks",
                                              "authorization_endpoint": f"{fake.url}/oauth/authorize",
                                              "token_endpoint": f"{fake.url}/oauth/token"})
-                if path == "/test/approve":  # a test in another process drives the sign-in: approve(...) over HTTP
-                    query = {name: values[0] for name, values in parse_qs(urlsplit(self.path).query).items()}
-                    user = {"id": query["sub"], "phone_number": query["phone_number"],
-                            "first_name": query.get("first_name", ""), "last_name": query.get("last_name", "")}
-                    return self.answer(200, {"callback": fake.approve(query["authorize"], user, query["sid"])})
                 if path == "/oauth/jwks":
                     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(fake.key.public_key()))
                     return self.answer(200, {"keys": [{**jwk, "kid": fake.kid, "use": "sig", "alg": "RS256"}]})
@@ -104,9 +100,3 @@ class FakeOIDC:
 
         return Handler
 
-
-if __name__ == "__main__":  # python fake_oidc.py PORT: serve until killed (for tests that run Plane in its own venv)
-    import sys
-
-    FakeOIDC(int(sys.argv[1]))
-    threading.Event().wait()

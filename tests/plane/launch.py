@@ -131,8 +131,9 @@ class Postgres:
 
     def template(self, python: Path, plane: Path, env: dict) -> str:
         """plane_template_<key>: Plane's and the kit's migrations applied, keyed by both (about 95 s, once)."""
+        # Keyed by where the venv really is: a checkout whose .plane-venv links to another's reuses its template.
         key = _digest(_tree_digest(plane, "migrations/*.py"), _tree_digest(KIT / "src", "migrations/*.py"),
-                      str(python).encode())
+                      str(python.parent.resolve() / python.name).encode())
         name = f"plane_template_{key}"
         with _locked("template"):
             existing = [row[0] for row in self.admin(
@@ -178,9 +179,9 @@ class Plane:
     """Plane's api process: `gunicorn -w 2 -k uvicorn.workers.UvicornWorker plane.asgi:application`, as Plane's
     docker-entrypoint-api.sh starts it; stop() and start() again keep its port, database and environment."""
 
-    def __init__(self, python: Path, source: Path, env: dict, log: Path):
+    def __init__(self, python: Path, source: Path, env: dict, log: Path, port: int | None = None):
         self.python, self.source, self.log = python, source, log
-        self.port = free_port()
+        self.port = port or free_port()  # known in advance: Kriya registers Plane's callback URL first
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {"WEB_URL": self.base, **env}
         self.process = None
@@ -223,3 +224,19 @@ class Plane:
                 os.killpg(self.process.pid, signal.SIGKILL)  # its own session (start_new_session): its group
                 self.process.wait()
             self.process = None
+
+
+def build(database_url: str) -> str:
+    """Everything the tests need before the first Plane starts (CI runs this in the background, early)."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(database_url)
+    postgres = Postgres(url.hostname or "127.0.0.1", url.port or 5432, url.username or "postgres", url.password or "")
+    python = venv() / "bin" / "python"
+    return postgres.template(python, source(), environment("", "redis://127.0.0.1:6379/0", "", ""))
+
+
+if __name__ == "__main__":  # python -m tests.plane.launch: build (or find) the venv and the template database
+    if missing():
+        sys.exit(missing())
+    print(build(os.environ["DATABASE_URL"]))
