@@ -1,3 +1,4 @@
+import contextlib
 import time
 
 from django.conf import settings
@@ -97,6 +98,19 @@ class SignupClosed(APIException):
 
 
 STAFF_FORBIDDEN = ("A staff account", {"detail": StaffAccount.default_detail})
+
+
+@contextlib.contextmanager
+def account_refusals():
+    """The refusals of the account's own operations (services), as the API answers them."""
+    try:
+        yield
+    except services.StaffAccount:
+        raise StaffAccount() from None
+    except services.TooManyPhoneChanges as exc:
+        raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
+    except services.AccountGone:  # deleted by a request that ran at the same time
+        raise AuthenticationFailed("User not found") from None
 
 
 class RegisterView(PrivateAPIView):
@@ -227,10 +241,8 @@ class UserView(PrivateAPIView):
     def patch(self, request):
         serializer = ProfileUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
+        with account_refusals():
             changed = services.update_profile(user=request.user, **serializer.validated_data)
-        except services.AccountGone:
-            raise AuthenticationFailed("User not found") from None
         log_event("profile_updated", request=request, user=request.user, fields=changed)
         return Response(UserSerializer(request.user).data)
 
@@ -245,16 +257,13 @@ class UserView(PrivateAPIView):
         serializer.is_valid(raise_exception=True)
         user_id, phone = request.user.pk, request.user.phone_number
         try:
-            services.delete_account(user=request.user, **serializer.validated_data,
-                                    requester=services.client_meta(request).requester)
+            with account_refusals():
+                services.delete_account(user=request.user, **serializer.validated_data,
+                                        requester=services.client_meta(request).requester)
         except otp.InvalidCode:
             raise ValidationError({"detail": "Invalid or expired code"}) from None
         except otp.TooManyGuesses as exc:
             raise guesses_refused(request, phone, exc) from None
-        except services.StaffAccount:
-            raise StaffAccount() from None
-        except services.AccountGone:
-            raise AuthenticationFailed("User not found") from None
         log_event("account_deleted", request=request, user_id=str(user_id), phone=phone)
         return Response({"success": True, "message": "Account deleted"})
 
@@ -281,16 +290,10 @@ class PhoneChangeView(PrivateAPIView):
         if phone == request.user.phone_number:
             raise ValidationError({"phone_number": ["This is already your phone number."]})
         requester = services.client_meta(request).requester
-        try:
+        with account_refusals():
             response = code_sent(request, phone, lambda: services.request_phone_change(user=request.user, phone_number=phone,
                                                                               requester=requester),
                                  current_number=request.user.phone_number)
-        except services.StaffAccount:
-            raise StaffAccount() from None
-        except services.TooManyPhoneChanges as exc:
-            raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
-        except services.AccountGone:
-            raise AuthenticationFailed("User not found") from None
         log_event("phone_change_requested", request=request, user=request.user, new_phone=mask_phone(phone))
         return response
 
@@ -309,8 +312,9 @@ class PhoneVerifyView(PrivateAPIView):
         serializer = PhoneVerifySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            previous = services.change_phone(user=request.user, **serializer.validated_data,
-                                             requester=services.client_meta(request).requester)
+            with account_refusals():
+                previous = services.change_phone(user=request.user, **serializer.validated_data,
+                                                 requester=services.client_meta(request).requester)
         except services.InvalidCurrentCode:
             raise ValidationError({"detail": "Invalid or expired code for your current phone number"}) from None
         except otp.InvalidCode:
@@ -319,12 +323,6 @@ class PhoneVerifyView(PrivateAPIView):
             raise guesses_refused(request, serializer.validated_data["phone_number"], exc) from None
         except services.PhoneTaken:
             raise PhoneTaken() from None
-        except services.StaffAccount:
-            raise StaffAccount() from None
-        except services.TooManyPhoneChanges as exc:
-            raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
-        except services.AccountGone:
-            raise AuthenticationFailed("User not found") from None
         log_event("phone_changed", request=request, user=request.user, previous_phone=mask_phone(previous))
         message = "Phone number changed. Sign in again with the new number."
         return Response(PhoneChangedSerializer({"success": True, "message": message, "user": request.user}).data)
@@ -354,12 +352,8 @@ class AccountCodeView(PrivateAPIView):
         serializer = AccountCodeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user, purpose = request.user, serializer.validated_data["purpose"]
-        try:
+        with account_refusals():
             services.refuse_staff(user)
-        except services.StaffAccount:
-            raise StaffAccount() from None
-        except services.AccountGone:
-            raise AuthenticationFailed("User not found") from None
         requester = services.client_meta(request).requester
         return code_sent(request, user.phone_number, lambda: services.request_code(phone_number=user.phone_number, purpose=purpose,
                                                                 requester=requester))
